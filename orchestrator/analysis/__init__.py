@@ -1,0 +1,1 @@
+"""Analysis: stock selection, sentiment, forecasting, market regime and retrieval (RAG)."""

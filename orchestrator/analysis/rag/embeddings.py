@@ -1,0 +1,209 @@
+"""Dense text embeddings: fastembed (ONNX, local) or an OpenAI-compatible endpoint.
+
+`FastEmbedEmbedder` is tuned for ingest speed on a small CPU (see docs/benchmarks/rag.md):
+
+* int8 dynamic quantisation of the MatMul weights (per channel) with
+  ``onnxruntime.quantization``; the quantised copy is written once under ``VAR_DIR/models`` and
+  reused. Per-channel MatMul-only keeps cosine >= 0.99 to fp32 where whole-graph per-tensor
+  quantisation fell to ~0.94.
+* a maximum sequence length of 128 tokens instead of 256: attention and MatMul cost fall by
+  more than half. A ~200-word chunk is ~260 word pieces, so its dense vector sees the chunk's
+  first ~100 words; the sparse BM25 vector always covers every word, which is why retrieval is
+  hybrid.
+
+Each variant has its own `identity` (model, dimension, int8, max tokens) so a collection never
+mixes vectors from different encoders.
+
+Failure contract: constructing an embedder raises `ConfigError` when the model cannot be loaded
+(missing path, no network to download it); `embed_*` raise `ProviderError` when an OpenAI-compatible
+endpoint fails after the SDK's retries. Nothing returns an empty vector to mean "failed".
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from orchestrator.config import Settings
+from orchestrator.errors import ConfigError, ProviderError
+
+# 128 word pieces: the measured knee between speed (x2-3 over 256) and recall (see rag.md).
+DEFAULT_MAX_TOKENS = 128
+# fastembed's own batching; 16 measured fastest on 2 cores (bigger batches pay more padding).
+FASTEMBED_BATCH = 16
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    identity: str
+    dim: int
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def quantise_model(source_dir: Path, model_file: str, target_dir: Path) -> Path:
+    """Write an int8 copy of `source_dir` (ONNX + tokenizer files) to `target_dir`, once."""
+    target = target_dir / model_file
+    if target.is_file():
+        return target_dir
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for item in source_dir.iterdir():
+        if item.is_file() and item.suffix != ".onnx":
+            shutil.copyfile(item, target_dir / item.name)
+    partial = target.with_suffix(".partial.onnx")
+    quantize_dynamic(
+        source_dir / model_file,
+        partial,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        # Embedding-table (Gather) quantisation costs accuracy and saves no compute.
+        op_types_to_quantize=["MatMul"],
+    )
+    partial.replace(target)  # atomic: a crash mid-way never leaves a half-written model
+    return target_dir
+
+
+class FastEmbedEmbedder:
+    """fastembed `TextEmbedding` with optional int8 quantisation and a shorter max length."""
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        model_path: Path | None = None,
+        cache_dir: Path | None = None,
+        int8: bool = True,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        threads: int | None = None,
+    ) -> None:
+        from fastembed import TextEmbedding
+
+        kwargs: dict[str, Any] = {"threads": threads}
+        if cache_dir is not None:
+            kwargs["cache_dir"] = str(cache_dir / "fastembed")
+        try:
+            model = TextEmbedding(
+                model_name,
+                specific_model_path=str(model_path) if model_path else None,
+                **kwargs,
+            )
+            if int8:
+                inner = model.model
+                source_dir = Path(inner._model_dir)  # fastembed exposes no public accessor
+                model_file = inner.model_description.model_file
+                target = (cache_dir or Path("var")) / "models" / f"{_slug(model_name)}-int8"
+                quantised = quantise_model(source_dir, model_file, target)
+                model = TextEmbedding(model_name, specific_model_path=str(quantised), **kwargs)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            where = f"EMBED_MODEL_PATH={model_path}" if model_path else "download by name"
+            raise ConfigError(
+                f"Cannot load embedding model {model_name!r} ({where}): {exc}. Set "
+                "EMBED_MODEL_PATH to a local copy or allow the download."
+            ) from exc
+        model.model.tokenizer.enable_truncation(max_length=max_tokens)
+        self._model = model
+        self.dim = int(model.embedding_size)
+        variant = f"{'int8' if int8 else 'fp32'}-t{max_tokens}"
+        self.identity = f"{_slug(model_name.split('/')[-1])}-{self.dim}-{variant}"
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = list(self._model.embed(texts, batch_size=FASTEMBED_BATCH))
+        return _normalise(np.asarray(vectors, dtype=np.float32))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible `/embeddings` endpoint through the official SDK."""
+
+    BATCH = 64  # inputs per request; well under every provider's limit
+
+    def __init__(self, model_name: str, *, base_url: str | None, api_key: str | None) -> None:
+        from openai import OpenAI
+
+        self._client = OpenAI(base_url=base_url, api_key=api_key or "unused", max_retries=3)
+        self._model = model_name
+        self.dim = len(self._request(["dimension probe"])[0])
+        self.identity = f"openai-{_slug(model_name)}-{self.dim}"
+
+    def _request(self, texts: list[str]) -> np.ndarray:
+        import openai
+
+        try:
+            response = self._client.embeddings.create(model=self._model, input=texts)
+        except openai.OpenAIError as exc:
+            raise ProviderError(
+                f"Embedding endpoint failed for model {self._model!r}: {exc}"
+            ) from exc
+        ordered = sorted(response.data, key=lambda item: item.index)
+        return _normalise(np.asarray([item.embedding for item in ordered], dtype=np.float32))
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        parts = [self._request(texts[i : i + self.BATCH]) for i in range(0, len(texts), self.BATCH)]
+        return np.vstack(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._request([text])[0]
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings select (EMBED_PROVIDER, EMBED_MODEL, EMBED_MODEL_PATH)."""
+    if settings.embed_provider == "openai":
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return OpenAIEmbedder(settings.embed_model, base_url=settings.openai_base_url, api_key=key)
+    return FastEmbedEmbedder(
+        settings.embed_model,
+        model_path=settings.embed_model_path,
+        cache_dir=settings.var_dir,
+        int8=settings.embed_int8,
+    )
+
+
+def llama_embedding(embedder: Embedder) -> Any:
+    """A llama-index `BaseEmbedding` backed by `embedder` (for `VectorStoreIndex`)."""
+    from llama_index.core.embeddings import BaseEmbedding
+    from pydantic import PrivateAttr
+
+    class _Adapter(BaseEmbedding):
+        _embedder: Any = PrivateAttr()
+
+        def __init__(self, inner: Embedder) -> None:
+            super().__init__(model_name=inner.identity, embed_batch_size=64)
+            self._embedder = inner
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._embedder.embed_query(query).tolist()
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._embedder.embed_documents([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._embedder.embed_documents(texts).tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return _Adapter(embedder)

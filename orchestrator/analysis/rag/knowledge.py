@@ -1,0 +1,251 @@
+"""The knowledge base: ingest documents (de-duplicated, resumable) and search them point-in-time.
+
+Ingestion: each `SourceDocument` is keyed by the sha256 of its text. A document already
+"complete" in the `document` registry for this collection is skipped (same content, nothing
+added). Otherwise its row is set to "partial", any chunks a previous interrupted run left are
+deleted, its chunks are embedded and upserted (deterministic point ids: uuid5 of hash and chunk
+number, so a redo overwrites rather than duplicates), and the row is marked "complete". Documents
+are processed in groups of about `GROUP_CHUNKS` chunks so the encoder sees full batches even for
+short news items.
+
+Search: `search(query, as_of=...)` never returns a chunk published after `as_of`: the bound is a
+filter inside the vector search (Qdrant payload `published_ts` or the local mirror's mask), so it
+cannot be bypassed by ranking. Results carry text, source, title, type, tickers, date and score.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy.engine import Engine
+
+from orchestrator.analysis.rag.chunking import chunk_text
+from orchestrator.analysis.rag.embeddings import Embedder, build_embedder, llama_embedding
+from orchestrator.analysis.rag.fusion import DEFAULT_ALPHA, FusionMethod
+from orchestrator.analysis.rag.ingest import SourceDocument
+from orchestrator.analysis.rag.local_index import MirrorFilter
+from orchestrator.analysis.rag.store import KnowledgeStore, open_store
+from orchestrator.config import Settings
+from orchestrator.store import knowledge as registry
+from orchestrator.store.db import session_scope
+
+GROUP_CHUNKS = 128  # chunks embedded per group: full encoder batches, bounded memory
+CANDIDATES = 50  # per list before fusion: deep enough that fusion can promote a rank-40 hit
+_NAMESPACE = uuid.UUID("6f1c2a4e-6a8b-4b0e-9d7e-2f6f2b1c5a10")
+
+SearchMode = Literal["hybrid", "dense", "sparse"]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    text: str
+    source: str
+    title: str
+    doc_type: str
+    tickers: tuple[str, ...]
+    published_at: datetime
+    score: float
+    doc_id: str
+    section: str = ""
+
+
+@dataclass
+class IngestReport:
+    documents: int = 0
+    added: int = 0
+    skipped: int = 0
+    redone: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+
+
+def _timestamp(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass a tz-aware datetime")
+    return moment.timestamp()
+
+
+class KnowledgeBase:
+    """Documents in one Qdrant collection (per embedding model) plus the SQL source registry."""
+
+    def __init__(self, settings: Settings, engine: Engine, embedder: Embedder | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.embedder = embedder or build_embedder(settings)
+        self.store: KnowledgeStore = open_store(
+            settings, self.embedder.identity, self.embedder.dim, llama_embedding(self.embedder)
+        )
+        self.collection = self.store.collection
+
+    # --- ingestion ---------------------------------------------------------------------------
+    def ingest(
+        self,
+        documents: Iterable[SourceDocument],
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Add documents; `on_progress(documents_done, chunks_done)` after each group."""
+        report = IngestReport()
+        started = time.perf_counter()
+        for group in self._groups(documents, report):
+            self._write_group(group, report)
+            if on_progress is not None:
+                on_progress(report.documents, report.chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _groups(
+        self, documents: Iterable[SourceDocument], report: IngestReport
+    ) -> Iterator[list[tuple[SourceDocument, str, bool]]]:
+        group: list[tuple[SourceDocument, str, bool]] = []
+        words = 0
+        seen: set[str] = set()
+        for document in documents:
+            report.documents += 1
+            digest = document.content_hash
+            with session_scope(self.engine) as session:
+                known = registry.find_document(session, self.collection, digest)
+            if digest in seen or (known is not None and known.status == registry.COMPLETE):
+                report.skipped += 1
+                continue
+            seen.add(digest)
+            group.append((document, digest, known is not None))
+            words += len(document.text.split())
+            if words >= GROUP_CHUNKS * 200:
+                yield group
+                group, words = [], 0
+        if group:
+            yield group
+
+    def _write_group(
+        self, group: list[tuple[SourceDocument, str, bool]], report: IngestReport
+    ) -> None:
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+        with session_scope(self.engine) as session:
+            for document, digest, _ in group:
+                registry.begin_document(
+                    session,
+                    self.collection,
+                    digest,
+                    source=document.source,
+                    title=document.title,
+                    doc_type=document.doc_type,
+                    tickers=document.tickers,
+                    published_at=document.published_at,
+                )
+        for _, digest, partial in group:
+            if partial:  # an interrupted run left some chunks: start this document clean
+                self.store.delete_document(digest)
+        nodes: list[Any] = []
+        counts: dict[str, int] = {}
+        for document, digest, partial in group:
+            chunks = chunk_text(document.text)
+            counts[digest] = len(chunks)
+            report.added += 1
+            report.redone += int(partial)
+            metadata = {
+                "tickers": list(document.tickers),
+                "doc_type": document.doc_type,
+                "published_at": document.published_at.astimezone(UTC).isoformat(),
+                "published_ts": _timestamp(document.published_at),
+                "source": document.source,
+                "title": document.title,
+            }
+            for chunk in chunks:
+                meta = dict(metadata, section=chunk.section, chunk=chunk.index)
+                nodes.append(
+                    TextNode(
+                        id_=str(uuid.uuid5(_NAMESPACE, f"{digest}:{chunk.index}")),
+                        text=chunk.text,
+                        metadata=meta,
+                        # Metadata stays out of the embedded and sparse text: titles and dates
+                        # would otherwise dominate short chunks.
+                        excluded_embed_metadata_keys=list(meta),
+                        excluded_llm_metadata_keys=list(meta),
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=digest)},
+                    )
+                )
+        if nodes:
+            vectors = self.embedder.embed_documents([node.text for node in nodes])
+            for node, vector in zip(nodes, vectors, strict=True):
+                node.embedding = vector.tolist()
+            self.store.add_nodes(nodes)
+        report.chunks += len(nodes)
+        with session_scope(self.engine) as session:
+            for digest, count in counts.items():
+                registry.complete_document(session, self.collection, digest, count)
+
+    # --- search ------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        as_of: datetime,
+        tickers: Iterable[str] = (),
+        doc_types: Iterable[str] = (),
+        since: datetime | None = None,
+        k: int = 5,
+        mode: SearchMode = "hybrid",
+        alpha: float = DEFAULT_ALPHA,
+        method: FusionMethod = "convex",
+        candidates: int = CANDIDATES,
+        doc_ids: Iterable[str] = (),
+        native: bool = False,
+    ) -> list[SearchHit]:
+        """The best `k` chunks published at or before `as_of` (and at or after `since`)."""
+        where = MirrorFilter(
+            max_published_ts=_timestamp(as_of),
+            min_published_ts=_timestamp(since) if since is not None else None,
+            doc_types=frozenset(doc_types),
+            tickers=frozenset(t.upper() for t in tickers),
+            doc_ids=frozenset(doc_ids),
+        )
+        dense = self.embedder.embed_query(query) if mode in ("hybrid", "dense") else None
+        text = query if mode in ("hybrid", "sparse") else None
+        hits = self.store.search(
+            dense,
+            text,
+            where,
+            top_k=k,
+            candidates=max(candidates, k),
+            alpha=alpha,
+            method=method,
+            native=native,
+        )
+        return [_hit(stored.payload, stored.score) for stored in hits]
+
+    def count_chunks(self) -> int:
+        return self.store.count()
+
+    def document_counts(self) -> dict[str, int]:
+        with session_scope(self.engine) as session:
+            return registry.document_counts(session, self.collection)
+
+
+def _hit(payload: dict[str, Any], score: float) -> SearchHit:
+    text = ""
+    content = payload.get("_node_content")
+    if isinstance(content, str):
+        text = str(json.loads(content).get("text", ""))
+    return SearchHit(
+        text=text,
+        source=str(payload.get("source", "")),
+        title=str(payload.get("title", "")),
+        doc_type=str(payload.get("doc_type", "")),
+        tickers=tuple(payload.get("tickers") or ()),
+        published_at=datetime.fromtimestamp(float(payload.get("published_ts", 0.0)), tz=UTC),
+        score=score,
+        doc_id=str(payload.get("doc_id", "")),
+        section=str(payload.get("section", "")),
+    )

@@ -1,0 +1,80 @@
+"""The parts one process runs with, built once from settings.
+
+`run_cycle` receives a `Runtime`; the live service, paper trading, the demo and the backtest differ
+only in the clock, the data provider and the broker they put in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from orchestrator.clock import Clock, SystemClock
+from orchestrator.config import Settings
+from orchestrator.data import build_market_data
+from orchestrator.data.base import MarketData
+from orchestrator.events import EventBus, build_event_bus
+from orchestrator.llm import LLMClient, build_llm
+from orchestrator.store.db import get_engine
+from orchestrator.trading import build_broker
+from orchestrator.trading.broker import Broker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    market_data: MarketData
+    llm: LLMClient
+    broker: Broker
+    bus: EventBus
+    knowledge: Any = None  # the RAG knowledge base, when it could be opened
+    work_queue: Any = None  # per-ticker analysis queue (Redis Streams) when REDIS_URL is set
+    notes: list[str] = field(default_factory=list)  # what was degraded at start, said plainly
+
+    async def close(self) -> None:
+        await self.broker.close()
+        close_bus = getattr(self.bus, "close", None)
+        if close_bus is not None:
+            await close_bus()
+        if self.knowledge is not None and hasattr(self.knowledge, "close"):
+            self.knowledge.close()
+
+
+async def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    market_data: MarketData | None = None,
+    engine: Engine | None = None,
+    bus: EventBus | None = None,
+    with_knowledge: bool = True,
+) -> Runtime:
+    """Open the database (migrating it), the data provider, the LLM client, the event bus and the
+    broker (reconciled with the database). Raises `ConfigError` for settings that cannot work."""
+    engine = engine or get_engine(settings)
+    clock = clock or SystemClock()
+    market_data = market_data or build_market_data(settings, engine, clock=clock)
+    bus = bus or build_event_bus(settings)
+    llm = build_llm(settings, engine)
+    broker = build_broker(settings, engine, market_data, bus=bus, clock=clock)
+    await broker.start()
+    runtime = Runtime(settings, engine, clock, market_data, llm, broker, bus)
+    if with_knowledge:
+        runtime.knowledge = _open_knowledge(settings, engine, runtime.notes)
+    return runtime
+
+
+def _open_knowledge(settings: Settings, engine: Engine, notes: list[str]) -> Any:
+    """The knowledge base, or None with a note when it cannot be opened (the cycle goes on
+    without retrieved context rather than not at all)."""
+    from orchestrator.analysis.rag import build_knowledge_base
+
+    try:
+        return build_knowledge_base(settings, engine)
+    except Exception as exc:  # a missing embedding model must not stop trading
+        notes.append(f"knowledge base unavailable: {exc}")
+        return None
