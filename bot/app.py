@@ -87,6 +87,13 @@ def file_url_for(base_url: str) -> str:
     return f"{head}/file/bot" if sep else base_url.rstrip("/") + "/file/bot"
 
 
+def bot_defaults() -> Defaults:
+    """HTML replies without link previews: what every message of the bot uses."""
+    return Defaults(
+        parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+    )
+
+
 def build_application(
     service: Orchestrator,
     settings: Settings,
@@ -105,12 +112,7 @@ def build_application(
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
-        .defaults(
-            Defaults(
-                parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        )
+        .defaults(bot_defaults())
         .rate_limiter(AIORateLimiter(overall_max_rate=max_messages_per_second, max_retries=3))
         .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(_post_init)

@@ -45,6 +45,8 @@ class FakeTelegramServer:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        # Chats whose user blocked the bot: sending there fails with 403, as Telegram does.
+        self.blocked_chats: set[int] = set()
         self._updates: list[dict[str, Any]] = []
         self._cond = threading.Condition()
         self._update_ids = itertools.count(1)
@@ -200,6 +202,8 @@ class FakeTelegramServer:
 
     def _new_message(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
+        if chat_id in self.blocked_chats:
+            raise PermissionError("Forbidden: bot was blocked by the user")
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -256,6 +260,9 @@ class FakeTelegramServer:
                 except LookupError as exc:
                     answer = {"ok": False, "error_code": 400, "description": str(exc.args[0])}
                     status = 400
+                except PermissionError as exc:
+                    answer = {"ok": False, "error_code": 403, "description": str(exc.args[0])}
+                    status = 403
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
