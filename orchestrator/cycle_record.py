@@ -62,7 +62,8 @@ class CycleRecord(BaseModel):
     equity: float | None = None
     cash: float | None = None
     weights: dict[str, float] = Field(default_factory=dict)
-    regime: dict[str, Any] = Field(default_factory=dict)
+    regime: str = ""  # risk_on | neutral | risk_off | crisis; "" when unknown
+    regime_facts: dict[str, Any] = Field(default_factory=dict)  # the numbers behind the label
     notes: list[str] = Field(default_factory=list)
 
     @property

@@ -32,7 +32,8 @@ class Runtime:
     broker: Broker
     bus: EventBus
     knowledge: Any = None  # the RAG knowledge base, when it could be opened
-    work_queue: Any = None  # per-ticker analysis queue (Redis Streams) when REDIS_URL is set
+    work_queue: Any = None  # per-ticker analysis queue (Redis Streams) when ANALYSIS_WORKERS
+    forecaster: Any = None  # the quantitative forecaster, created on first use
     notes: list[str] = field(default_factory=list)  # what was degraded at start, said plainly
 
     async def close(self) -> None:
@@ -40,6 +41,8 @@ class Runtime:
         close_bus = getattr(self.bus, "close", None)
         if close_bus is not None:
             await close_bus()
+        if self.work_queue is not None:
+            await self.work_queue.close()
         if self.knowledge is not None and hasattr(self.knowledge, "close"):
             self.knowledge.close()
 
@@ -63,6 +66,10 @@ async def build_runtime(
     broker = build_broker(settings, engine, market_data, bus=bus, clock=clock)
     await broker.start()
     runtime = Runtime(settings, engine, clock, market_data, llm, broker, bus)
+    if settings.analysis_workers and settings.redis_url:
+        from orchestrator.workqueue import build_work_queue
+
+        runtime.work_queue = build_work_queue(settings)
     if with_knowledge:
         runtime.knowledge = _open_knowledge(settings, engine, runtime.notes)
     return runtime
