@@ -135,6 +135,9 @@ class Settings(BaseSettings):
         5_000_000.0, ge=0, description="Screener: minimum 20-day average dollar volume"
     )
     max_concurrency: int = Field(8, ge=1, le=128, description="Candidates analysed at once")
+    analysis_workers: bool = Field(
+        False, description="Analyse candidates on `fingpt worker` processes (needs REDIS_URL)"
+    )
 
     # --- RAG -----------------------------------------------------------------------------------
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset: local storage")

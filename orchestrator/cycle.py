@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from orchestrator.analysis.regime import market_regime
 from orchestrator.analysis.selection import select_stocks
 from orchestrator.briefing import analyze_candidates, lessons_for
 from orchestrator.cycle_record import CandidateRecord, CycleRecord
@@ -87,6 +88,7 @@ async def run_cycle(
             for c in selection.candidates
         ]
         await _emit(runtime, "candidates.selected", record, symbols=_symbols(record))
+        await _assess_regime(runtime, record, as_of)
 
         with _timed(record, "gather_analyse"):
             since = await asyncio.to_thread(_previous_cycle_time, runtime, as_of)
@@ -102,7 +104,7 @@ async def run_cycle(
                 briefs,
                 as_of=as_of,
                 portfolio=_portfolio_summary(portfolio),
-                limits=_limits_summary(settings),
+                limits={**_limits_summary(settings), "market_regime": record.regime_facts},
                 lessons=lessons,
                 context=context,
                 weights=await asyncio.to_thread(_current_weights, runtime, as_of),
@@ -129,6 +131,19 @@ async def run_cycle(
     await _finish(runtime, record)
     await _emit(runtime, "cycle.completed", record, summary=_summary_payload(record))
     return record
+
+
+async def _assess_regime(runtime: Runtime, record: CycleRecord, as_of: datetime) -> None:
+    """The market regime for the decision brief and the risk manager; unknown if it fails."""
+    try:
+        regime = await asyncio.to_thread(
+            market_regime, runtime.market_data, list(runtime.settings.universe), as_of=as_of
+        )
+    except Exception as exc:  # without a regime the risk manager applies the plain limits
+        record.notes.append(f"market regime unknown: {exc}")
+        return
+    record.regime = regime.label
+    record.regime_facts = regime.model_dump(mode="json")
 
 
 def _claim_slot(runtime: Runtime, slot: str, mode: str, as_of: datetime) -> int:

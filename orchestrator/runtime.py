@@ -80,6 +80,11 @@ def _open_knowledge(settings: Settings, engine: Engine, notes: list[str]) -> Any
     without retrieved context rather than not at all)."""
     from orchestrator.analysis.rag import build_knowledge_base
 
+    offline_embedding = settings.embed_provider == "openai" or settings.embed_model_path
+    if settings.data_provider == "offline" and not offline_embedding:
+        # The offline demo promises no network; fastembed would download its model by name.
+        notes.append("knowledge base off offline: set EMBED_MODEL_PATH to a local model to use it")
+        return None
     try:
         return build_knowledge_base(settings, engine)
     except Exception as exc:  # a missing embedding model must not stop trading

@@ -1,47 +1,79 @@
-"""`fingpt demo`: the offline demo on the bundled sample (no network, no keys)."""
+"""`fingpt demo`: a full offline trading cycle on the bundled sample (no network, no keys)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 from rich.table import Table
 
 from orchestrator.cli.app import app, console, run_async
-from orchestrator.cli.data import universe_table
-from orchestrator.service import data as service
 
-_DEMO_SYMBOL = "AAPL"
-# About a month of sessions: enough to see a trend in a terminal-sized table.
-_DEMO_DAYS = 30
+DEMO_DIR = Path("var/demo")
 
 
 @app.command("demo")
-def demo() -> None:
-    """Run the offline demo on the bundled 2014-2015 sample (needs no network or keys)."""
-    provider = service.offline_market_data()
-    as_of = service.demo_as_of()
-    members = run_async(
-        service.universe(as_of=as_of, symbols=provider.symbols(), provider=provider)
+def demo(
+    var_dir: Path = DEMO_DIR,
+) -> None:
+    """Run one full cycle offline on the bundled 2014-2015 sample, then fill its orders."""
+    from orchestrator.cli.cycle import print_cycle, run_with_progress
+    from orchestrator.service.data import demo_settings
+    from orchestrator.service.facade import Orchestrator
+
+    # Each demo starts from an empty ledger so its numbers are the same on every run.
+    shutil.rmtree(var_dir, ignore_errors=True)
+    settings = demo_settings(
+        var_dir=var_dir,
+        database_url="",
+        qdrant_path=None,
+        redis_url=None,
+        openai_api_key=None,
+        openai_base_url=None,
+        approval_policy="auto",
+        metrics_port=0,
     )
-    console.print(universe_table(members))
-    end = as_of.date()
-    (bars,) = run_async(
-        service.fetch_bars(
-            [_DEMO_SYMBOL], end - timedelta(days=_DEMO_DAYS), end, as_of=as_of, provider=provider
-        )
+
+    async def run() -> None:
+        service = await Orchestrator.create(settings)
+        try:
+            console.rule(f"FinGPT Orchestrator demo at {service.now():%Y-%m-%d %H:%M} UTC")
+            record = await run_with_progress(service)
+            print_cycle(record)
+            # Let the sample's next session happen: market orders fill at its open.
+            clock = service.runtime.clock
+            clock.advance_to(clock.now() + timedelta(days=1))  # type: ignore[attr-defined]
+            fills = await service.runtime.broker.sync(clock.now())
+            console.print(f"Next session: {len(fills)} fill(s).")
+            print_portfolio(await service.portfolio())
+        finally:
+            await service.close()
+
+    run_async(run())
+    console.print(
+        f"\nDatabase: {settings.database_url}\n"
+        "Next: `fingpt cycle` runs a cycle with your settings, `fingpt run` starts the scheduler, "
+        "the Telegram bot and Prometheus metrics on METRICS_PORT, `fingpt backtest` replays "
+        "history. README.md explains live data, an LLM, Telegram and Alpaca paper trading.",
+        highlight=False,
     )
-    table = Table("date", "open", "high", "low", "close", "volume", title=f"{bars.symbol} bars")
-    for row in bars.rows:
+
+
+def print_portfolio(view) -> None:  # type: ignore[no-untyped-def]
+    table = Table("symbol", "qty", "avg price", "price", "value", "P/L %", title="Portfolio")
+    for p in view.positions:
         table.add_row(
-            row.session.isoformat(),
-            f"{row.open:.2f}",
-            f"{row.high:.2f}",
-            f"{row.low:.2f}",
-            f"{row.close:.2f}",
-            f"{row.volume:,.0f}",
+            p.symbol,
+            f"{p.quantity:g}",
+            f"{p.avg_price:.2f}",
+            f"{p.market_price:.2f}",
+            f"{p.market_value:,.2f}",
+            f"{p.unrealized_pl_pct:+.2f}",
         )
     console.print(table)
     console.print(
-        f"Offline sample: {len(members)} tickers, prices and tweets 2014-2015 (StockNet, MIT). "
-        "The full trading-cycle demo comes with the cycle."
+        f"Cash {view.cash:,.2f} | equity {view.equity:,.2f} | "
+        f"gross exposure {view.gross_exposure_pct:.1f}%",
+        highlight=False,
     )
