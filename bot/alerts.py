@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from html import escape
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
@@ -25,6 +25,9 @@ from bot.handlers import send_reply
 from orchestrator.errors import ConfigError
 from orchestrator.events import Event
 from orchestrator.service.views import ApprovalView, CycleSummary, OrderView
+
+if TYPE_CHECKING:
+    from orchestrator.service.facade import Orchestrator
 
 log = logging.getLogger(__name__)
 
@@ -213,15 +216,19 @@ class AlertPusher:
                 log.info("approval %s message in chat %s not edited", approval_id, chat_id)
 
     async def _approval(self, event: Event) -> ApprovalView | None:
-        p = event.payload
-        if "approval" in p:
-            return ApprovalView.model_validate(p["approval"])
-        # A payload without the view: find the full proposal among the pending ones.
-        wanted = str(p.get("approval_id"))
-        service = self.bot_data.service
-        if service is not None:
-            for approval in await service.pending_approvals():
-                if approval.id == wanted:
-                    return approval
-        log.warning("approval %s requested but not found among pending approvals", wanted)
-        return None
+        return await approval_of(event, self.bot_data.service)
+
+
+async def approval_of(event: Event, service: Orchestrator | None) -> ApprovalView | None:
+    """The full proposal of an `approval.requested` event, or None (logged) when not found."""
+    p = event.payload
+    if "approval" in p:
+        return ApprovalView.model_validate(p["approval"])
+    # The v1 payload names the approval only: find the full proposal among the pending ones.
+    wanted = str(p.get("approval_id"))
+    if service is not None:
+        for approval in await service.pending_approvals():
+            if approval.id == wanted:
+                return approval
+    log.warning("approval %s requested but not found among pending approvals", wanted)
+    return None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import signal
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -38,6 +40,8 @@ from orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:
     from orchestrator.service.facade import Orchestrator
+
+log = logging.getLogger(__name__)
 
 # Telegram's documented ceiling for one bot is about 30 messages a second across all chats.
 TELEGRAM_MESSAGES_PER_SECOND = 30.0
@@ -137,6 +141,8 @@ def build_application(
     application.add_handler(CallbackQueryHandler(on_stale_button))
     application.add_error_handler(on_error)  # type: ignore[arg-type]
 
+    if not settings.telegram_allowed_chat_ids:
+        log.warning("TELEGRAM_ALLOWED_CHAT_IDS is empty: the bot will refuse every chat")
     pusher = AlertPusher(
         application.bot, application.bot_data, list(settings.telegram_allowed_chat_ids), levels
     )
@@ -183,3 +189,30 @@ async def serve(application: BotApplication, settings: Settings, stop: asyncio.E
         finally:
             await updater.stop()
             await application.stop()
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`fingpt bot` / `python -m bot`: the service and the bot alone, until SIGINT/SIGTERM or
+    `stop`. Raises `ConfigError` when the bot or the service cannot be configured."""
+    from orchestrator.service.facade import Orchestrator
+
+    if settings.telegram_bot_token is None:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather first.")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    service = await Orchestrator.create(settings)
+    try:
+        application = build_application(service, settings)
+        # Alerts flow once the bus delivers (a no-op in-process; consumer groups on Redis).
+        await service.bus.start()
+        mode = "webhook" if settings.telegram_webhook_url else "long polling"
+        log.info(
+            "bot running (%s); %d allowed chats", mode, len(settings.telegram_allowed_chat_ids)
+        )
+        await serve(application, settings, stop)
+    finally:
+        await service.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

@@ -45,7 +45,7 @@ class User:
     """Who is asking, as far as the service needs to know."""
 
     chat_id: int
-    user_id: int | None
+    user_id: int | str | None  # a Telegram user id; "console" for the terminal
     name: str = ""
 
 
