@@ -49,21 +49,41 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible API")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL")
     llm_model: str = Field("gpt-4o-mini", description="Default model for every task")
-    llm_model_sentiment: str | None = None
-    llm_model_forecast: str | None = None
-    llm_model_decision: str | None = None
-    llm_model_chat: str | None = None
-    llm_model_reflection: str | None = None
-    llm_base_url_sentiment: str | None = None
-    llm_base_url_forecast: str | None = None
-    llm_base_url_decision: str | None = None
-    llm_base_url_chat: str | None = None
-    llm_base_url_reflection: str | None = None
-    llm_api_key_sentiment: SecretStr | None = None
-    llm_api_key_forecast: SecretStr | None = None
-    llm_api_key_decision: SecretStr | None = None
-    llm_api_key_chat: SecretStr | None = None
-    llm_api_key_reflection: SecretStr | None = None
+    llm_model_sentiment: str | None = Field(None, description="sentiment model; else LLM_MODEL")
+    llm_model_forecast: str | None = Field(None, description="forecast model; else LLM_MODEL")
+    llm_model_decision: str | None = Field(None, description="decision model; else LLM_MODEL")
+    llm_model_chat: str | None = Field(None, description="chat model; else LLM_MODEL")
+    llm_model_reflection: str | None = Field(None, description="reflection model; else LLM_MODEL")
+    llm_base_url_sentiment: str | None = Field(
+        None, description="Endpoint for sentiment; unset: OPENAI_BASE_URL"
+    )
+    llm_base_url_forecast: str | None = Field(
+        None, description="Endpoint for forecast; unset: OPENAI_BASE_URL"
+    )
+    llm_base_url_decision: str | None = Field(
+        None, description="Endpoint for decision; unset: OPENAI_BASE_URL"
+    )
+    llm_base_url_chat: str | None = Field(
+        None, description="Endpoint for chat; unset: OPENAI_BASE_URL"
+    )
+    llm_base_url_reflection: str | None = Field(
+        None, description="Endpoint for reflection; unset: OPENAI_BASE_URL"
+    )
+    llm_api_key_sentiment: SecretStr | None = Field(
+        None, description="API key for sentiment; unset: OPENAI_API_KEY"
+    )
+    llm_api_key_forecast: SecretStr | None = Field(
+        None, description="API key for forecast; unset: OPENAI_API_KEY"
+    )
+    llm_api_key_decision: SecretStr | None = Field(
+        None, description="API key for decision; unset: OPENAI_API_KEY"
+    )
+    llm_api_key_chat: SecretStr | None = Field(
+        None, description="API key for chat; unset: OPENAI_API_KEY"
+    )
+    llm_api_key_reflection: SecretStr | None = Field(
+        None, description="API key for reflection; unset: OPENAI_API_KEY"
+    )
     llm_cycle_token_budget: int = Field(
         400_000, ge=1_000, description="Hard token budget per cycle"
     )
@@ -105,8 +125,8 @@ class Settings(BaseSettings):
     trading_mode: Literal["paper", "live"] = Field(
         "paper", description="live also needs ALPACA_PAPER=false"
     )
-    alpaca_api_key: SecretStr | None = None
-    alpaca_secret_key: SecretStr | None = None
+    alpaca_api_key: SecretStr | None = Field(None, description="Alpaca API key id")
+    alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret")
     alpaca_paper: bool = Field(True, description="Alpaca paper account unless false")
     alpaca_base_url: str | None = Field(None, description="Alpaca trading API base URL override")
     alpaca_data_base_url: str | None = Field(None, description="Alpaca data API base URL override")
@@ -144,9 +164,13 @@ class Settings(BaseSettings):
     qdrant_path: Path | None = Field(
         None, description="Local Qdrant storage; default VAR_DIR/qdrant"
     )
-    qdrant_api_key: SecretStr | None = None
-    embed_provider: Literal["fastembed", "openai"] = Field("fastembed")
-    embed_model: str = Field("sentence-transformers/all-MiniLM-L6-v2")
+    qdrant_api_key: SecretStr | None = Field(None, description="Qdrant server API key")
+    embed_provider: Literal["fastembed", "openai"] = Field(
+        "fastembed", description="Local fastembed model, or an OpenAI-compatible endpoint"
+    )
+    embed_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2", description="Embedding model name"
+    )
     embed_model_path: Path | None = Field(None, description="Local copy of the embedding model")
     embed_int8: bool = Field(
         True, description="fastembed: int8-quantised copy under VAR_DIR/models (faster ingest)"
@@ -186,10 +210,28 @@ class Settings(BaseSettings):
     regime_scaling: bool = Field(
         True, description="Shrink exposure and position limits in risk-off and crisis regimes"
     )
+    # Trading area (regime-aware risk): factors in [0, 1] per regime label, applied by the risk
+    # manager to MAX_POSITION_PCT and MAX_GROSS_EXPOSURE_PCT; a missing label means 1.0.
+    regime_exposure_scale: str = Field(
+        "risk_on:1.0,neutral:1.0,risk_off:0.6,crisis:0.3",
+        description="Per regime, the factor on max position weight and gross exposure (0-1)",
+    )
+    # Trading area: how often AlpacaBroker polls open orders for fills in the background.
+    alpaca_poll_seconds: float = Field(
+        5.0, ge=0, le=3600, description="Alpaca fill polling interval; 0: only at each cycle"
+    )
+
+    @field_validator("regime_exposure_scale")
+    @classmethod
+    def _regime_exposure_scale(cls, value: str) -> str:
+        parse_regime_scale(value)  # raises ValueError naming the bad entry
+        return value
 
     # --- ops -----------------------------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics; 0 disables")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log verbosity"
+    )
     log_json: bool = Field(False, description="JSON logs (for Loki) instead of console logs")
     worker_handlers: CommaList = Field(
         default_factory=list,
@@ -283,6 +325,27 @@ def _mask_url_password(url: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:********@{host}" if ":" in credentials else url
+
+
+# Trading area: the REGIME_EXPOSURE_SCALE format, read by the risk manager too.
+def parse_regime_scale(text: str) -> tuple[tuple[str, float], ...]:
+    """ "risk_off:0.6,crisis:0.3" -> (("risk_off", 0.6), ("crisis", 0.3)).
+
+    Raises `ValueError` naming the bad entry. A factor must lie in [0, 1]: a regime may only
+    shrink the configured limits, never raise them.
+    """
+    pairs: list[tuple[str, float]] = []
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        label, sep, factor_text = entry.partition(":")
+        label = label.strip().lower()
+        try:
+            factor = float(factor_text) if sep and label else float("nan")
+        except ValueError:
+            factor = float("nan")
+        if not 0.0 <= factor <= 1.0:
+            raise ValueError(f"{entry!r}: expected <regime>:<factor between 0 and 1>")
+        pairs.append((label, factor))
+    return tuple(pairs)
 
 
 def load_settings(**overrides: Any) -> Settings:
