@@ -266,9 +266,13 @@ async def _analyse_on_workers(
             else:
                 out.append(RuntimeError(result.error or "worker failed"))
             continue
+        assert result.result is not None  # ok results always carry one
         if budget is not None:
             budget.spend(int(result.result.get("tokens", 0)))
-        out.append(Brief.model_validate(result.result["brief"]))
+        brief = Brief.model_validate(result.result["brief"])
+        out.append(
+            brief.model_copy(update={"notes": [*brief.notes, f"analysed by {result.worker}"]})
+        )
     return out
 
 
