@@ -150,7 +150,15 @@ async def decide(
         template="decision",
         variables={
             "as_of": as_of,
-            "candidates": [brief.model_dump() for brief in briefs],
+            # The combined score under the current (possibly self-tuned) weights, so the model
+            # sees the same summary number the offline rule trades on.
+            "candidates": [
+                {
+                    **brief.model_dump(),
+                    "combined_score": round(combined_score(brief.signals, used_weights), 3),
+                }
+                for brief in briefs
+            ],
             "portfolio": portfolio,
             "limits": limits,
             "lessons": lessons,
