@@ -50,6 +50,7 @@ DEFAULT_LEVELS: dict[str, Level] = {
 SUBSCRIBED = (
     "approval.requested",
     "approval.resolved",
+    "approval.expired",
     "order.submitted",
     "order.filled",
     "order.rejected",
@@ -163,7 +164,7 @@ class AlertPusher:
         try:
             if event.type == "approval.requested":
                 await self._request(event)
-            elif event.type == "approval.resolved":
+            elif event.type in ("approval.resolved", "approval.expired"):
                 await self._resolved(event)
             else:
                 alert = alert_for(event)
@@ -196,16 +197,8 @@ class AlertPusher:
             self.bot_data.approvals.remember(approval.id, chat_id, message_id, text)
 
     async def _resolved(self, event: Event) -> None:
-        p = event.payload
-        if "approval" in p:
-            view = ApprovalView.model_validate(p["approval"])
-            approval_id, status = view.id, view.status
-        else:
-            approval_id, status = str(p.get("approval_id")), str(p.get("decision"))
+        approval_id, status, detail = resolution_of(event)
         text = self.bot_data.approvals.text(approval_id)
-        detail = str(p.get("message", "")) or (
-            "no answer before the deadline" if status == "expired" else ""
-        )
         for chat_id, message_id in self.bot_data.approvals.take(approval_id).items():
             new_text = f"{text}\n\n{fmt.format_approval_status(status, detail)}"
             try:
@@ -219,10 +212,30 @@ class AlertPusher:
         return await approval_of(event, self.bot_data.service)
 
 
+def resolution_of(event: Event) -> tuple[str, str, str]:
+    """(approval id, final status, why) of an `approval.resolved` or `approval.expired` event."""
+    p = event.payload
+    if p.get("approval"):
+        view = ApprovalView.model_validate(p["approval"])
+        approval_id, status = view.id, view.status
+    else:
+        approval_id = str(p.get("approval_id"))
+        # After an approve the outcome (executed or failed) is what matters to the reader.
+        status = (
+            "expired"
+            if event.type == "approval.expired"
+            else str(p.get("outcome") or p.get("decision") or "")
+        )
+    detail = str(p.get("note") or p.get("message") or "")
+    if status == "expired" and not detail:
+        detail = "no answer before the deadline"
+    return approval_id, status, detail
+
+
 async def approval_of(event: Event, service: Orchestrator | None) -> ApprovalView | None:
     """The full proposal of an `approval.requested` event, or None (logged) when not found."""
     p = event.payload
-    if "approval" in p:
+    if p.get("approval"):
         return ApprovalView.model_validate(p["approval"])
     # The v1 payload names the approval only: find the full proposal among the pending ones.
     wanted = str(p.get("approval_id"))

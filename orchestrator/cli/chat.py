@@ -147,7 +147,7 @@ class ConsoleChat:
         """Print what the Telegram bot would push (every kind that is not off)."""
         from bot import commands
         from bot import format as fmt
-        from bot.alerts import alert_for, approval_of
+        from bot.alerts import alert_for, approval_of, resolution_of
 
         try:
             if event.type == "approval.requested":
@@ -159,6 +159,11 @@ class ConsoleChat:
                             buttons=(commands.approval_buttons(approval.id),),
                         )
                     )
+                return
+            if event.type in ("approval.resolved", "approval.expired"):
+                approval_id, status, detail = resolution_of(event)
+                line = fmt.format_approval_status(status, detail)
+                self.show(commands.Reply(f"Trade proposal #{approval_id}: {line}"))
                 return
             alert = alert_for(event)
             if alert is not None:

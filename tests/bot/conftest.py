@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from telegram.ext import ExtBot
 
 from orchestrator.config import Settings, get_settings
-from tests.fakes.telegram_server import FakeTelegramServer
+from tests.fakes.telegram_server import Call, FakeTelegramServer
+
+if TYPE_CHECKING:
+    from bot.context import BotApplication
+    from orchestrator.service.facade import Orchestrator
 
 TOKEN = "123456:TEST-token-never-shown"
 ADMIN = 100  # an allowed chat whose user is an admin
@@ -69,3 +74,67 @@ async def ext_bot(telegram: FakeTelegramServer) -> AsyncIterator[ExtBot[None]]:
 async def wait_until_polling(telegram: FakeTelegramServer) -> None:
     await telegram.wait_for("getUpdates", timeout=15)
     await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def service(bot_settings: Settings) -> AsyncIterator[Orchestrator]:
+    """The real service facade over a fresh SQLite database and the offline sample."""
+    from orchestrator.service.facade import Orchestrator
+
+    facade = await Orchestrator.create(bot_settings)
+    try:
+        yield facade
+    finally:
+        await facade.close()
+
+
+class RunningBot:
+    """The real application polling the fake server, with helpers to talk to it."""
+
+    def __init__(self, application: BotApplication, telegram: FakeTelegramServer) -> None:
+        self.application = application
+        self.telegram = telegram
+
+    async def say(
+        self, chat_id: int, text: str, *, user_id: int | None = None, replies: int = 1
+    ) -> list[Call]:
+        """Send `text` as a person and wait for `replies` messages (or photos) in that chat."""
+        before = len(self.sent_to(chat_id))
+        self.telegram.send_text(chat_id, text, user_id=user_id)
+        deadline = asyncio.get_running_loop().time() + REPLY_TIMEOUT
+        while len(self.sent_to(chat_id)) < before + replies:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"no reply to {text!r} in chat {chat_id}: {self.sent_to(chat_id)}"
+                )
+            await asyncio.sleep(0.01)
+        return self.sent_to(chat_id)[before:]
+
+    def sent_to(self, chat_id: int) -> list[Call]:
+        return [
+            c
+            for c in list(self.telegram.calls)
+            if c.method in ("sendMessage", "sendPhoto") and c.params.get("chat_id") == chat_id
+        ]
+
+
+# Generous for a loaded 2-core machine; a healthy reply takes well under a second.
+REPLY_TIMEOUT = 30.0
+
+
+@pytest.fixture
+async def running_bot(
+    service: Orchestrator, bot_settings: Settings, telegram: FakeTelegramServer
+) -> AsyncIterator[RunningBot]:
+    """`build_application` + `serve` (long polling) in this event loop, stopped afterwards."""
+    from bot.app import build_application, serve
+
+    application = build_application(service, bot_settings, max_messages_per_second=0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(application, bot_settings, stop))
+    await telegram.wait_for("getUpdates", timeout=REPLY_TIMEOUT)
+    try:
+        yield RunningBot(application, telegram)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=REPLY_TIMEOUT)
