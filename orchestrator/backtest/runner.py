@@ -1,0 +1,210 @@
+"""`run_backtest`: the live `run_cycle` replayed over history, point-in-time.
+
+For each session of the data between start and end, the `FixedClock` moves to that session's
+close (when its daily bar becomes known) and, on rebalance sessions, `run_cycle(runtime, as_of,
+mode="backtest")` runs exactly as it does live. Orders it places wait in the `SimBroker` for the
+next session's open (with slippage and commission from settings). On the other sessions the
+broker is only brought up to date and the portfolio valued, so the equity curve is daily.
+
+What makes it honest:
+- one cycle function: no second harness, the backtest exercises what trades live;
+- the provider answers only what was known at `as_of` (bars of closed sessions, news published
+  by then: news after the close reaches the next session's cycle);
+- approvals are automatic but every order still passes the risk manager;
+- a fresh SQLite database per run (in the output folder) holds the cycles, orders, fills and
+  LLM calls, so nothing of the live ledger leaks in or out.
+Failure contract: bad arguments raise `ConfigError`/`DataError` before anything runs; a cycle
+that fails stops the run with `BacktestFailed` naming the session (the row is marked failed).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from orchestrator.backtest.result import BacktestConfig, BacktestRun
+from orchestrator.backtest.sessions import rebalance_days, trading_sessions
+from orchestrator.backtest.summary import summarise
+from orchestrator.clock import FixedClock
+from orchestrator.config import Settings
+from orchestrator.cycle_record import CycleRecord
+from orchestrator.data.base import MarketData
+from orchestrator.domain import session_close
+from orchestrator.errors import ConfigError, FinGPTError, UserFacingError
+from orchestrator.events import InProcessBus
+from orchestrator.store import backtest as store
+from orchestrator.store.db import create_db_engine, get_engine, session_scope, upgrade_database
+
+log = logging.getLogger(__name__)
+
+# Called after every session: (sessions done, sessions in total, the session's date).
+Progress = Callable[[int, int, date], None]
+DB_NAME = "backtest.db"
+
+
+class BacktestFailed(FinGPTError):
+    """A cycle raised during the replay; the message names the session."""
+
+
+def backtest_settings(base: Settings, config: BacktestConfig, out_dir: Path) -> Settings:
+    """The settings one backtest runs with: the user's, with what a replay must fix."""
+    if config.engine == "llm" and not base.llm_enabled:
+        raise ConfigError("--engine llm needs OPENAI_API_KEY or OPENAI_BASE_URL to be set")
+    overrides: dict[str, Any] = {
+        "database_url": f"sqlite:///{out_dir / DB_NAME}",
+        "redis_url": None,  # events stay in the process; a backtest must not page anyone
+        "broker": "sim",
+        "trading_mode": "paper",
+        "approval_policy": "auto",
+        # The cycle runs at the close, when the day's bar is known; its market orders wait for
+        # the next open, as a "market on open" order would.
+        "trading_hours_only": False,
+        "sim_starting_cash": config.cash,
+        "universe": config.tickers,
+        "data_provider": config.provider,
+        "data_dir": config.data_dir,
+        "metrics_port": 0,
+    }
+    if config.adaptive is not None:
+        overrides["adaptive_weights"] = config.adaptive
+    if config.engine == "offline":
+        overrides.update(openai_api_key=None, openai_base_url=None)
+    return base.model_copy(update=overrides)
+
+
+def _fresh_database(out_dir: Path) -> Engine:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        (out_dir / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+    engine = create_db_engine(f"sqlite:///{out_dir / DB_NAME}")
+    upgrade_database(engine)
+    return engine
+
+
+def _market_data(settings: Settings, engine: Engine, clock: FixedClock) -> MarketData:
+    from orchestrator.data import build_market_data
+
+    return build_market_data(settings, engine, clock=clock)
+
+
+async def run_backtest(
+    config: BacktestConfig,
+    base: Settings,
+    *,
+    progress: Progress | None = None,
+    market_data: MarketData | None = None,
+    backtest_id: str | None = None,
+) -> BacktestRun:
+    """Replay `run_cycle` over the configured period and return the finished run (see the module
+    docstring). `market_data` replaces the provider the config names (tests plant data here)."""
+    from orchestrator.cycle import run_cycle
+    from orchestrator.runtime import build_runtime
+
+    backtest_id = backtest_id or uuid.uuid4().hex[:12]
+    out_dir = config.out_dir or base.var_dir / "backtests" / backtest_id
+    settings = backtest_settings(base, config, out_dir)
+    engine = _fresh_database(out_dir)
+    clock = FixedClock(session_close(config.start).astimezone(UTC))
+    data = market_data or _market_data(settings, engine, clock)
+    sessions = trading_sessions(data, config.tickers, config.start, config.end)
+    rebalance = rebalance_days(sessions, config.rebalance)
+    ledger = get_engine(base)
+    row = store.BacktestRow(
+        id=backtest_id,
+        start=config.start,
+        end=config.end,
+        rebalance=config.rebalance,
+        engine=config.engine,
+        adaptive=settings.adaptive_weights,
+        data=_describe_data(config, data),
+        starting_cash=config.cash,
+        tickers=config.tickers,
+        out_dir=str(out_dir),
+    )
+    _save(ledger, row)
+
+    runtime = await build_runtime(
+        settings,
+        clock=clock,
+        market_data=data,
+        engine=engine,
+        bus=InProcessBus(),
+        with_knowledge=False,
+    )
+    started = time.perf_counter()
+    points: list[dict[str, float]] = []
+    records: list[CycleRecord] = []
+    try:
+        for done, stamp in enumerate(sessions, start=1):
+            day = stamp.date()
+            as_of = session_close(day).astimezone(UTC)
+            clock.advance_to(as_of)
+            if day in rebalance:
+                slot = f"backtest:{backtest_id}:{day.isoformat()}"
+                try:
+                    records.append(await run_cycle(runtime, as_of, slot=slot, mode="backtest"))
+                except UserFacingError:
+                    raise
+                except Exception as exc:
+                    raise BacktestFailed(
+                        f"backtest {backtest_id} stopped at {day.isoformat()}: the cycle failed "
+                        f"({type(exc).__name__}: {exc})"
+                    ) from exc
+            else:
+                await runtime.broker.sync(as_of)
+            snapshot = await runtime.broker.snapshot()
+            points.append(
+                {
+                    "equity": snapshot.equity,
+                    "cash": snapshot.cash,
+                    "gross_exposure": snapshot.gross_exposure,
+                }
+            )
+            if progress is not None:
+                progress(done, len(sessions), day)
+    except BaseException as exc:
+        row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"
+        row.finished_at = datetime.now(UTC)
+        _save(ledger, row)
+        raise
+    finally:
+        await runtime.close()
+    seconds = time.perf_counter() - started
+    equity = pd.DataFrame(points, index=pd.DatetimeIndex(sessions[: len(points)], name="date"))
+    run = summarise(
+        backtest_id=backtest_id,
+        config=config,
+        settings=settings,
+        market_data=data,
+        engine=engine,
+        equity=equity,
+        records=records,
+        rebalance_count=len(rebalance),
+        seconds=seconds,
+        out_dir=out_dir,
+    )
+    row.status, row.finished_at = "completed", datetime.now(UTC)
+    row.sessions, row.seconds = len(points), round(seconds, 3)
+    row.metrics = run.result.model_dump(mode="json")
+    _save(ledger, row)
+    engine.dispose()
+    return run
+
+
+def _save(ledger: Engine, row: store.BacktestRow) -> None:
+    with session_scope(ledger) as session:
+        store.save_backtest(session, row.model_copy())
+
+
+def _describe_data(config: BacktestConfig, data: MarketData) -> str:
+    name = getattr(data, "name", config.provider)
+    folder = getattr(data, "folder", None) or config.data_dir
+    return f"{name} ({folder})" if folder else str(name)
