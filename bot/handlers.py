@@ -84,15 +84,15 @@ def user_of(update: Update) -> commands.User:
 def command_handler(command: commands.Command) -> Handler:
     """The Telegram handler of one entry of the command table."""
 
-    @authorized(admin=command.admin)
     async def handle(update: Update, context: BotContext) -> None:
         """Run the command and send its reply."""
         user = user_of(update)
         reply = await command.func(context.service, context.args or [], user)
         await send_reply(context.bot, user.chat_id, reply)
 
-    handle.__name__ = f"on_{command.name}"
-    return handle
+    # Named before guarding, so refusals in the log say which command was refused.
+    handle.__name__ = handle.__qualname__ = f"on_{command.name}"
+    return authorized(admin=command.admin)(handle)
 
 
 @contextlib.asynccontextmanager

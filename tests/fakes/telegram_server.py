@@ -85,9 +85,12 @@ class FakeTelegramServer:
 
     def send_text(self, chat_id: int, text: str, *, user_id: int | None = None) -> int:
         """Queue a message from a person in a private chat; returns the update id."""
-        message_id = next(self._message_ids)
+        return self._queue(self.text_update(chat_id, text, user_id=user_id))
+
+    def text_update(self, chat_id: int, text: str, *, user_id: int | None = None) -> dict[str, Any]:
+        """The update (without its id) of a person's message, e.g. to post to a webhook."""
         message: dict[str, Any] = {
-            "message_id": message_id,
+            "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private", "first_name": f"user{chat_id}"},
             "from": _user(user_id if user_id is not None else chat_id),
@@ -96,7 +99,7 @@ class FakeTelegramServer:
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return self._queue({"message": message})
+        return {"message": message}
 
     def press_button(self, chat_id: int, message_id: int, data: str, *, user_id: int) -> str:
         """Queue a press on an inline button of a message the bot sent; returns the query id."""
