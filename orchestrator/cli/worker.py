@@ -13,6 +13,9 @@ from orchestrator.errors import ConfigError
 from orchestrator.monitoring import configure_logging, start_metrics_server
 from orchestrator.workqueue import import_handler_modules, registered_job_types
 
+# Where the cycle's own job handlers live (per-ticker analysis); used unless others are named.
+DEFAULT_HANDLER_MODULES = ("orchestrator.briefing",)
+
 
 @app.command()
 def worker(
@@ -20,7 +23,9 @@ def worker(
         0, "--concurrency", "-c", min=0, help="Jobs run at once (default MAX_CONCURRENCY)"
     ),
     handlers: str = typer.Option(
-        "", "--handlers", help="Comma list of modules that register job handlers"
+        "",
+        "--handlers",
+        help="Comma list of modules that register job handlers (default: the cycle's analysis)",
     ),
     queue_prefix: str = typer.Option(
         "fingpt:", "--queue-prefix", hidden=True, help="Redis key prefix (tests, shared Redis)"
@@ -32,6 +37,7 @@ def worker(
         raise ConfigError("`fingpt worker` needs REDIS_URL (the work queue lives in Redis).")
     configure_logging(settings.log_level, json=settings.log_json)
     modules = [*settings.worker_handlers, *(m.strip() for m in handlers.split(",") if m.strip())]
+    modules = modules or list(DEFAULT_HANDLER_MODULES)
     import_handler_modules(modules)
     job_types = registered_job_types()
     if not job_types:
