@@ -130,6 +130,7 @@ async def run_backtest(
         out_dir=str(out_dir),
     )
     _save(ledger, row)
+    seeded = _seed_replay_cache(ledger, engine, settings, config)
 
     runtime = await build_runtime(
         settings,
@@ -190,13 +191,41 @@ async def run_backtest(
         rebalance_count=len(rebalance),
         seconds=seconds,
         out_dir=out_dir,
+        llm_after_id=seeded,
     )
+    _keep_answers(engine, ledger, settings, config, after_id=seeded)
     row.status, row.finished_at = "completed", datetime.now(UTC)
     row.sessions, row.seconds = len(points), round(seconds, 3)
     row.metrics = run.result.model_dump(mode="json")
     _save(ledger, row)
     engine.dispose()
     return run
+
+
+def _seed_replay_cache(
+    ledger: Engine, engine: Engine, settings: Settings, config: BacktestConfig
+) -> int:
+    """With LLM_CACHE=replay, copy the ledger's stored answers into the run's fresh database so
+    a repeated backtest is answered from them (0 tokens). Returns the highest seeded id."""
+    if config.engine != "llm" or settings.llm_cache != "replay":
+        return 0
+    with session_scope(ledger) as source:
+        rows = store.llm_answers(source)
+    with session_scope(engine) as target:
+        return store.copy_llm_answers(rows, target)
+
+
+def _keep_answers(
+    engine: Engine, ledger: Engine, settings: Settings, config: BacktestConfig, *, after_id: int
+) -> None:
+    """Copy the run's new model answers into the ledger, where the next run's replay finds them."""
+    if config.engine != "llm" or settings.llm_cache == "off":
+        return
+    with session_scope(engine) as source:
+        rows = store.llm_answers(source, after_id=after_id)
+    if rows:
+        with session_scope(ledger) as target:
+            store.copy_llm_answers(rows, target)
 
 
 def _save(ledger: Engine, row: store.BacktestRow) -> None:

@@ -44,13 +44,14 @@ def summarise(
     rebalance_count: int,
     seconds: float,
     out_dir: Path,
+    llm_after_id: int = 0,
 ) -> BacktestRun:
     sessions = pd.DatetimeIndex(equity.index)
     as_of = session_close(sessions[-1].date()).astimezone(UTC)
     with session_scope(engine) as session:
         fills = store.fills_with_orders(session)
         orders = store.order_counts(session)
-        usage = store.llm_usage(session)
+        usage = store.llm_usage(session, after_id=llm_after_id)
     trades = _trades(fills, records)
     curves = [
         buy_and_hold_symbol(market_data, sessions, as_of=as_of),

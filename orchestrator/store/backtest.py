@@ -100,18 +100,40 @@ def order_counts(session: Session) -> dict[str, int]:
     return {status: int(count) for status, count in session.exec(statement)}
 
 
-def llm_usage(session: Session) -> LLMUsage:
-    """Totals over the whole LLM call log of this database."""
-    fresh = col(LLMCallRow.cached).is_(False)
+def llm_usage(session: Session, *, after_id: int = 0) -> LLMUsage:
+    """Totals over the LLM call log rows with id > `after_id` (rows up to it were seeded)."""
+    mine = col(LLMCallRow.id) > after_id
     calls, prompt, completion, cost = session.exec(
         select(
             func.count(col(LLMCallRow.id)),
             func.coalesce(func.sum(LLMCallRow.prompt_tokens), 0),
             func.coalesce(func.sum(LLMCallRow.completion_tokens), 0),
             func.coalesce(func.sum(LLMCallRow.cost_usd), 0.0),
-        ).where(fresh)
+        ).where(mine, col(LLMCallRow.cached).is_(False))
     ).one()
     cached = session.exec(
-        select(func.count(col(LLMCallRow.id))).where(col(LLMCallRow.cached).is_(True))
+        select(func.count(col(LLMCallRow.id))).where(mine, col(LLMCallRow.cached).is_(True))
     ).one()
     return LLMUsage(int(calls), int(cached), int(prompt), int(completion), float(cost))
+
+
+def llm_answers(session: Session, *, after_id: int = 0) -> list[LLMCallRow]:
+    """Successful answers from the model (the replay cache's content) with id > `after_id`."""
+    statement = (
+        select(LLMCallRow)
+        .where(col(LLMCallRow.id) > after_id, col(LLMCallRow.cached).is_(False))
+        .where(col(LLMCallRow.response).is_not(None), LLMCallRow.error == "")
+        .order_by(col(LLMCallRow.id))
+    )
+    return list(session.exec(statement))
+
+
+def copy_llm_answers(rows: list[LLMCallRow], session: Session) -> int:
+    """Insert copies of `rows` (new ids, detached from any cycle or chat); returns the highest
+    id in the target afterwards (0 if empty), so later usage counts can leave the copies out."""
+    for row in rows:
+        data = row.model_dump(exclude={"id", "cycle_id", "chat_id"})
+        session.add(LLMCallRow(**data))
+    session.flush()
+    highest = session.exec(select(func.max(col(LLMCallRow.id)))).one()
+    return int(highest or 0)
