@@ -175,6 +175,91 @@ async def record_event(event: Event) -> None:
         EQUITY.set(payload.equity)
 
 
+# --- metrics from the call log ------------------------------------------------------------------
+# Every LLM call and chat turn is stored (the audit log); counting them as the rows are inserted
+# keeps the metrics exact in every process (app, workers, CLI) without a second code path in the
+# LLM client, the agent or the bot.
+
+
+def record_llm_row(row: Any) -> None:
+    """Count one stored `llm_call` row: the call, its tokens and cost, and the tool results the
+    request carries back to the model (the agent's previous round)."""
+    task, model = row.task or "unknown", row.model or "unknown"
+    if row.cached:
+        LLM_CALLS.labels(task=task, model=model, status="cached").inc()
+    else:
+        record_llm_call(
+            task,
+            model,
+            prompt_tokens=int(row.prompt_tokens or 0),
+            completion_tokens=int(row.completion_tokens or 0),
+            cost_usd=float(row.cost_usd or 0.0),
+            latency_seconds=float(row.latency_ms or 0.0) / 1000,
+            ok=not row.error,
+        )
+    for tool, ok in _last_round_tool_results(row.request or {}):
+        record_tool_call(tool, ok=ok)
+
+
+def _last_round_tool_results(request: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(tool name, ok) for the tool messages after the last assistant turn of a request.
+
+    Each request repeats the whole conversation, so only the trailing tool messages are new.
+    A result the agent reported as "error: ..." counts as a failed call.
+    """
+    messages = request.get("messages") or []
+    trailing: list[dict[str, Any]] = []
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "tool":
+            break
+        trailing.append(message)
+    if not trailing:
+        return []
+    names: dict[str, str] = {}
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                names[str(call.get("id"))] = str(function.get("name") or "unknown")
+    results = []
+    for message in reversed(trailing):
+        content = message.get("content")
+        ok = not (isinstance(content, str) and content.startswith("error:"))
+        results.append((names.get(str(message.get("tool_call_id")), "unknown"), ok))
+    return results
+
+
+def record_chat_row(row: Any) -> None:
+    """Count one stored chat turn: the console's chat id is 0, every other one is Telegram."""
+    face = "console" if str(row.chat_id) in ("0", "console") else "telegram"
+    record_chat_message(face, "in" if row.role == "user" else "out")
+
+
+def install_store_metrics() -> None:
+    """Count LLM calls, tool calls and chat turns as their rows are inserted (idempotent)."""
+    from sqlalchemy import event
+
+    from orchestrator.store.llm import ChatMessageRow, LLMCallRow
+
+    for model, recorder in ((LLMCallRow, _on_llm_insert), (ChatMessageRow, _on_chat_insert)):
+        if not event.contains(model, "after_insert", recorder):
+            event.listen(model, "after_insert", recorder)
+
+
+def _on_llm_insert(_mapper: Any, _connection: Any, row: Any) -> None:
+    try:
+        record_llm_row(row)
+    except Exception:  # a metric must never fail the write it observes
+        log.exception("metrics: cannot count llm_call row")
+
+
+def _on_chat_insert(_mapper: Any, _connection: Any, row: Any) -> None:
+    try:
+        record_chat_row(row)
+    except Exception:
+        log.exception("metrics: cannot count chat_message row")
+
+
 def subscribe_metrics(bus: EventBus) -> None:
     """Keep metrics current from the bus (consumer group `orchestrator.monitoring.record_event`)."""
     bus.subscribe("*", record_event)

@@ -10,7 +10,11 @@ import typer
 from orchestrator.cli.app import app, console, run_async
 from orchestrator.config import get_settings
 from orchestrator.errors import ConfigError
-from orchestrator.monitoring import configure_logging, start_metrics_server
+from orchestrator.monitoring import (
+    configure_logging,
+    install_store_metrics,
+    start_metrics_server,
+)
 from orchestrator.workqueue import import_handler_modules, registered_job_types
 
 # Where the cycle's own job handlers live (per-ticker analysis); used unless others are named.
@@ -56,6 +60,7 @@ async def _serve(redis_url: str, concurrency: int, job_types: list[str], prefix:
 
     settings = get_settings()
     metrics = start_metrics_server(settings.metrics_port)
+    install_store_metrics()  # LLM calls made by this worker's jobs
     client = Redis.from_url(redis_url, decode_responses=True)
     runner = Worker(client, concurrency=concurrency, prefix=prefix)
     loop = asyncio.get_running_loop()

@@ -29,9 +29,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from structlog.contextvars import bind_contextvars
+
 from orchestrator.config import Settings
 from orchestrator.events import Event, EventBus, Handler
-from orchestrator.monitoring import MetricsServer, start_metrics_server, subscribe_metrics
+from orchestrator.monitoring import (
+    MetricsServer,
+    install_store_metrics,
+    start_metrics_server,
+    subscribe_metrics,
+)
 from orchestrator.scheduler import CYCLE_JOB_ID, TradingScheduler
 from orchestrator.service import jobs
 from orchestrator.store import cycles as cycle_store
@@ -66,6 +73,10 @@ class StepGate:
         self._stopping = stopping
 
     async def publish(self, event: Event) -> None:
+        if event.type == "cycle.started" and event.cycle_id is not None:
+            # Published from inside the cycle's task: every later log line of the cycle (and of
+            # the tasks it starts) carries its id, which is how Loki finds a cycle's lines.
+            bind_contextvars(cycle_id=event.cycle_id)
         await self.inner.publish(event)
         if self._stopping.is_set() and _GATED.get() and event.type in STEP_END_EVENTS:
             raise CycleInterrupted(event.type)
@@ -125,6 +136,7 @@ class ServiceProcess:
             log.warning("%d cycle(s) left running by a previous process marked interrupted", found)
         runtime.bus = StepGate(runtime.bus, self.stopping)  # type: ignore[assignment]
         self.metrics = start_metrics_server(self.settings.metrics_port)
+        install_store_metrics()
         subscribe_metrics(self.service.bus)
         application = self._build_bot() if self.with_bot else None
         await self.service.bus.start()
