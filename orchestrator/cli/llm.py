@@ -57,12 +57,16 @@ def calls(
     if not rows:
         console.print("No LLM calls recorded yet.")
         return
-    table = Table(
-        "id", "time (UTC)", "task", "model", "host", "template", "in", "out", "cost $", "ms",
-        "cycle/chat", "note", title=f"Last {len(rows)} LLM calls",
-    )  # fmt: skip
+    # Host and template only when the terminal has room: at 80 columns they squeeze every
+    # other column to an ellipsis (`fingpt llm call <id>` shows everything).
+    wide = console.width >= 120
+    columns = ["id", "time (UTC)", "task", "model"]
+    columns += ["host", "template"] if wide else []
+    columns += ["tokens in/out", "cost $", "ms", "note"]
+    table = Table(*columns, title=f"Last {len(rows)} LLM calls")
     for row in rows:
-        notes = []
+        notes = [f"cycle {row.cycle_id}"] if row.cycle_id else []
+        notes += [f"chat {row.chat_id}"] if row.chat_id and not row.cycle_id else []
         if row.cached:
             notes.append("replay")
         if row.retries:
@@ -70,26 +74,18 @@ def calls(
         if row.tokens_estimated:
             notes.append("est. tokens")
         if row.error:
-            notes.append(f"error: {row.error[:40]}")
-        owner = (
-            f"cycle {row.cycle_id}"
-            if row.cycle_id
-            else (f"chat {row.chat_id}" if row.chat_id else "")
-        )
-        table.add_row(
-            str(row.id),
-            row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            row.task,
-            row.model,
-            row.endpoint_host,
-            f"{row.template}@{row.template_version}" if row.template_version else row.template,
-            f"{row.prompt_tokens:,}",
-            f"{row.completion_tokens:,}",
+            notes.append(f"error: {row.error[:60]}")
+        cells = [str(row.id), row.created_at.strftime("%m-%d %H:%M:%S"), row.task, row.model]
+        if wide:
+            version = f"@{row.template_version}" if row.template_version else ""
+            cells += [row.endpoint_host, f"{row.template}{version}"]
+        cells += [
+            f"{row.prompt_tokens:,}/{row.completion_tokens:,}",
             f"{row.cost_usd:.5f}",
             f"{row.latency_ms:.0f}",
-            owner,
             ", ".join(notes),
-        )
+        ]
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -1,11 +1,13 @@
 """Token counting and cost.
 
 Token counts come from the API's `usage`. When an endpoint sends none (some local servers), and for
-budget estimates before a call, tokens are counted locally: with tiktoken when its encoding file is
-already in tiktoken's local cache (`TIKTOKEN_CACHE_DIR`), else with a documented estimate of
-one token per 4 characters (OpenAI's rule of thumb for English; good to ~15% on prompts like ours).
-tiktoken downloads encodings from the internet on first use; that is never attempted here, because
-a blocked download can hang a run. Counting never raises.
+budget estimates before a call, tokens are counted locally with tiktoken (o200k_base for current
+OpenAI models, cl100k_base for gpt-4/gpt-3.5). tiktoken downloads its encoding files on first use;
+that is never attempted here, because a blocked download can hang a run. The files are found on
+disk instead: tiktoken's own cache (`TIKTOKEN_CACHE_DIR`), else the copy that the locked dependency
+llama-index-core ships in `llama_index/core/_static/tiktoken_cache` (so a fresh install counts
+exactly with no network). Only if neither has the file is the documented estimate of one token
+per 4 characters used (OpenAI's rule of thumb for English). Counting never raises.
 
 Prices are USD per million tokens (input, output), matched on the longest model-name prefix so
 dated snapshots ("gpt-4o-mini-2024-07-18") find their family. `LLM_PRICES_JSON` overrides or adds
@@ -14,6 +16,7 @@ entries: `{"my-model": [0.2, 0.8]}`. Unknown models (local servers) cost 0.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -21,6 +24,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 from typing import Any
 
 from orchestrator.errors import ConfigError
@@ -46,38 +50,82 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "o3": (2.00, 8.00),
 }
 
+_LOAD_LOCK = threading.Lock()
 _ENCODING_URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
     "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
 }
 
 
-def _tiktoken_cached(encoding_name: str) -> bool:
-    """Whether tiktoken would find this encoding on disk (same cache rule as tiktoken.load)."""
-    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
-    if cache_dir is None:
-        cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+def _bundled_cache_dir() -> str | None:
+    """llama-index-core's shipped tiktoken cache folder, found without importing llama_index."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("llama_index.core")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "_static", "tiktoken_cache")
+    return folder if os.path.isdir(folder) else None
+
+
+def _cache_file(encoding_name: str, cache_dir: str) -> str:
     url = _ENCODING_URLS[encoding_name]
-    return os.path.exists(os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
+    return os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest())
+
+
+def _tiktoken_cache_dir(encoding_name: str) -> str | None:
+    """A folder holding this encoding's file under tiktoken's cache naming, or None."""
+    configured = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    candidates = [configured or os.path.join(tempfile.gettempdir(), "data-gym-cache")]
+    candidates.append(_bundled_cache_dir() or "")
+    for folder in candidates:
+        if folder and os.path.exists(_cache_file(encoding_name, folder)):
+            return folder
+    return None
+
+
+def encoding_name_for(model: str) -> str:
+    bare = model.rsplit("/", 1)[-1]
+    old = bare.startswith(("gpt-4-", "gpt-3.5")) or bare == "gpt-4"
+    return "cl100k_base" if old else "o200k_base"
 
 
 @functools.lru_cache(maxsize=4)
-def _encoding(model: str) -> Any | None:
-    name = (
-        "cl100k_base"
-        if model.startswith(("gpt-4-", "gpt-3.5")) or model == "gpt-4"
-        else "o200k_base"
-    )
-    if not _tiktoken_cached(name):
-        log.debug("tiktoken encoding %s not cached; estimating tokens from characters", name)
+def _load_encoding(name: str) -> Any | None:
+    folder = _tiktoken_cache_dir(name)
+    if folder is None:
+        log.debug("tiktoken encoding %s not on disk; estimating tokens from characters", name)
         return None
     try:
         import tiktoken
+        from tiktoken_ext import openai_public
 
-        return tiktoken.get_encoding(name)
-    except Exception:  # a corrupt cache must not break accounting
+        with open(_cache_file(name, folder), "rb") as handle:
+            data = handle.read()
+        ranks = {
+            base64.b64decode(token): int(rank)
+            for token, rank in (line.split() for line in data.splitlines() if line)
+        }
+        with _LOAD_LOCK:
+            # The public constructor gives pat_str and special tokens; its loader is pointed at
+            # the ranks read above for the duration, so it cannot reach for the network.
+            original = openai_public.load_tiktoken_bpe
+            openai_public.load_tiktoken_bpe = lambda *_args, **_kwargs: ranks
+            try:
+                spec = getattr(openai_public, name)()
+            finally:
+                openai_public.load_tiktoken_bpe = original
+        return tiktoken.Encoding(**spec)
+    except Exception:  # a corrupt file must not break accounting
         log.warning("tiktoken encoding %s failed to load; estimating tokens", name, exc_info=True)
         return None
+
+
+def _encoding(model: str) -> Any | None:
+    return _load_encoding(encoding_name_for(model))
 
 
 def count_text_tokens(text: str, model: str = "gpt-4o-mini") -> int:

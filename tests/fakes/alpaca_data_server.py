@@ -178,7 +178,9 @@ def serve_alpaca_data(data: FakeAlpacaData) -> Iterator[str]:
     """Run the fake on a free loopback port; yields its base URL (for ALPACA_DATA_BASE_URL)."""
     handler = type("BoundHandler", (_Handler,), {"data": data})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
