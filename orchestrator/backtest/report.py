@@ -23,7 +23,7 @@ TRADE_COLUMNS = ("date", "symbol", "side", "qty", "price", "fees", "reason")
 _ROWS: tuple[tuple[str, str, str], ...] = (
     ("Total return", "total_return", "pct"),
     ("Annualised return", "annualised_return", "pct"),
-    ("Volatility (annualised)", "volatility", "pct"),
+    ("Volatility (annualised)", "volatility", "share"),
     ("Sharpe (rf 0 %)", "sharpe", "num"),
     ("Sortino (rf 0 %)", "sortino", "num"),
     ("Max drawdown", "max_drawdown", "pct"),
@@ -109,7 +109,9 @@ def _plot(run: BacktestRun, path: Path) -> None:
 def _fmt(value: float | None, kind: str) -> str:
     if value is None:
         return "n/a"
-    return f"{value * 100:+.2f} %" if kind == "pct" else f"{value:.2f}"
+    if kind == "pct":
+        return f"{value * 100:+.2f} %"
+    return f"{value * 100:.2f} %" if kind == "share" else f"{value:.2f}"
 
 
 def _parts(result: BacktestResult) -> dict[str, object]:
@@ -130,12 +132,12 @@ def _parts(result: BacktestResult) -> dict[str, object]:
                 ),
                 (
                     "Win rate (closing sells)",
-                    _fmt(trading.win_rate, "pct").lstrip("+") + f" of {trading.closed_trades}",
+                    _fmt(trading.win_rate, "share") + f" of {trading.closed_trades}",
                 ),
                 ("Realised P&L", f"{trading.realised_pnl:,.2f}"),
                 ("Fees", f"{trading.fees:,.2f}"),
                 ("Turnover (per year, x equity)", f"{trading.turnover:.2f}"),
-                ("Average exposure", _fmt(trading.exposure, "pct").lstrip("+")),
+                ("Average exposure", _fmt(trading.exposure, "share")),
                 ("Orders by status", _counts(result.orders)),
                 ("Cycles by status", _counts(result.cycles)),
             ],

@@ -105,12 +105,13 @@ async def run_backtest(
 ) -> BacktestRun:
     """Replay `run_cycle` over the configured period and return the finished run (see the module
     docstring). `market_data` replaces the provider the config names (tests plant data here)."""
-    from orchestrator.cycle import run_cycle
-    from orchestrator.runtime import build_runtime
-
     backtest_id = backtest_id or uuid.uuid4().hex[:12]
     out_dir = config.out_dir or base.var_dir / "backtests" / backtest_id
     settings = backtest_settings(base, config, out_dir)
+    # Imported here: the cycle pulls in the whole pipeline, which option errors need not wait for.
+    from orchestrator.cycle import run_cycle
+    from orchestrator.runtime import build_runtime
+
     engine = _fresh_database(out_dir)
     clock = FixedClock(session_close(config.start).astimezone(UTC))
     data = market_data or _market_data(settings, engine, clock)
