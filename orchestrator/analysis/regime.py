@@ -106,6 +106,23 @@ def market_regime(
     return classify(bench.levels, members, as_of=as_of, benchmark=bench.name)
 
 
+def regime_or_none(
+    market_data: MarketData,
+    universe: list[str],
+    *,
+    as_of: datetime,
+    benchmark: str = BENCHMARK_SYMBOL,
+) -> Regime | None:
+    """`market_regime`, or None when the history is too short or the data unreadable (a cycle
+    goes on without a regime rather than not at all). A `ProviderError` (outage) propagates."""
+    try:
+        return market_regime(market_data, universe, as_of=as_of, benchmark=benchmark)
+    except ProviderError:
+        raise
+    except DataError:
+        return None
+
+
 def classify(
     levels: pd.Series,
     members: dict[str, pd.Series],

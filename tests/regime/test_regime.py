@@ -115,3 +115,12 @@ async def test_tool_returns_label_and_numbers(tmp_path: Path) -> None:
     assert result["label"] == "crisis"
     assert {"drawdown", "volatility", "breadth", "sma50", "explanation"} <= set(result)
     assert len(text) < 1500
+
+
+def test_regime_or_none_for_a_short_history(tmp_path: Path) -> None:
+    from orchestrator.analysis.regime import regime_or_none
+
+    market = _market(tmp_path, _steady_rise, "short")
+    assert regime_or_none(market, MEMBERS, as_of=_close_of(10)) is None
+    found = regime_or_none(market, MEMBERS, as_of=_close_of(-1))
+    assert found is not None and found.label == "risk_on"
