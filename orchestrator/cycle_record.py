@@ -38,6 +38,9 @@ class ProposalRecord(BaseModel):
     approval_status: str = ""
     order_id: str | None = None
     order_status: str = ""
+    proposal_id: int | None = None  # the stored `trade_proposal` row
+    order_type: str = "market"
+    limit_price: float | None = None
 
 
 class CycleRecord(BaseModel):

@@ -8,9 +8,9 @@ Changing a shape incompatibly means a new model registered under version 2, not 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.events import register_payload
 
@@ -65,19 +65,53 @@ class RiskVerdictEvent(Payload):
     proposal_id: int | None = None
 
 
+def _id_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) else value
+
+
 class ApprovalRequested(Payload):
-    approval_id: int
+    # Approval ids are short typed strings ("K7Q2MX"), see orchestrator.trading.ids.
+    approval_id: str
+    _id = field_validator("approval_id", mode="before")(_id_text)
     symbol: str
     side: Literal["buy", "sell"]
     quantity: float
     notional: float
     expires_at: datetime
+    approval: dict[str, Any] | None = Field(
+        None, description="The whole approval (ApprovalView fields), so a face needs no lookup"
+    )
 
 
 class ApprovalResolved(Payload):
-    approval_id: int
+    approval_id: str
+    _id = field_validator("approval_id", mode="before")(_id_text)
     decision: Literal["approved", "rejected", "expired"]
     user_id: int | None = None
+    by: str = Field("", description="Who resolved it (user id, 'cli', or 'timeout')")
+    # After an approve: executed (order sent) or failed (risk or the broker refused), with why.
+    outcome: str = ""
+    note: str = ""
+
+
+# Trading area: events beyond the design's list (see orchestrator.execution).
+class ProposalCreated(Payload):
+    symbol: str
+    side: str
+    status: Literal["accepted", "dropped"]
+    quantity: float | None = None
+    target_weight: float | None = None
+    confidence: float | None = None
+    reason: str = Field("", description="Why a dropped proposal never reached risk")
+    proposal_id: int | None = None
+
+
+class ApprovalExpired(Payload):
+    approval_id: str
+    symbol: str
+    side: str
+    quantity: float
+    expired_at: datetime
 
 
 class OrderEvent(Payload):
@@ -148,6 +182,8 @@ register_payload("cycle.failed", 1, CycleFailed)
 register_payload("alert", 1, Alert)
 register_payload("killswitch.changed", 1, KillSwitchChanged)
 register_payload("daily.summary", 1, DailySummary)
+register_payload("proposal.created", 1, ProposalCreated)
+register_payload("approval.expired", 1, ApprovalExpired)
 
 
 # One model serves three types; `make_event` cannot guess which, so these subclasses name them.

@@ -160,6 +160,12 @@ class ApprovalView(View):
     status: str  # pending | approved | rejected | expired | executed | failed
     expires_at: datetime
     cycle_id: int | None = None
+    # Trading area: how it ended (who, why, which order); empty while pending.
+    order_type: str = "market"
+    limit_price: float | None = None
+    resolved_by: str = ""
+    note: str = ""
+    client_order_id: str | None = None
 
 
 class ApprovalOutcome(View):
@@ -194,6 +200,20 @@ class RiskView(View):
     day_start_equity: float | None = None
     day_pl_pct: float | None = None
     halted_reason: str = ""
+    # Trading area: regime label -> factor on position and gross-exposure limits.
+    regime_scale: dict[str, float] = {}
+    approval_policy: str = ""
+
+
+class TradingStateView(View):
+    """Trading area: the switches people flip, and the daily-loss halt."""
+
+    kill_switch: bool
+    paused: bool
+    halted_reason: str = ""  # set while a daily-loss halt holds for this session
+    day_start_equity: float | None = None
+    updated_by: str = ""
+    updated_at: datetime | None = None
 
 
 class CostView(View):

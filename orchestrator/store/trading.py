@@ -331,3 +331,80 @@ def recent_approvals(session: Session, limit: int = 20) -> list[ApprovalRow]:
 
 def touch(row: OrderRow | SimAccountRow | SimPositionRow | TradingStateRow) -> None:
     row.updated_at = utcnow()
+
+
+# --- proposals, verdicts and approvals (written by execution and the approval service) --------
+
+
+def add_proposal(session: Session, row: TradeProposalRow) -> TradeProposalRow:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_cycle_proposal(
+    session: Session, cycle_id: int, symbol: str, side: str, source: str = "agent"
+) -> TradeProposalRow | None:
+    """The accepted proposal a cycle already stored for (symbol, side): re-running a cycle's
+    decision reuses it instead of creating a second one."""
+    statement = select(TradeProposalRow).where(
+        TradeProposalRow.cycle_id == cycle_id,
+        TradeProposalRow.symbol == symbol,
+        TradeProposalRow.side == side,
+        TradeProposalRow.source == source,
+        TradeProposalRow.status == "accepted",
+    )
+    return session.exec(statement.order_by(col(TradeProposalRow.id))).first()
+
+
+def add_verdict(session: Session, row: RiskVerdictRow) -> RiskVerdictRow:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_approval(session: Session, approval_id: str) -> ApprovalRow | None:
+    return session.get(ApprovalRow, approval_id)
+
+
+def approval_for_proposal(session: Session, proposal_id: int) -> ApprovalRow | None:
+    statement = select(ApprovalRow).where(ApprovalRow.proposal_id == proposal_id)
+    return session.exec(statement.order_by(col(ApprovalRow.created_at))).first()
+
+
+def record_equity(
+    session: Session, *, broker: str, at: datetime, cash: float, equity: float, gross: float
+) -> None:
+    session.add(
+        EquitySnapshotRow(
+            taken_at=at, broker=broker, cash=cash, equity=equity, gross_exposure=gross
+        )
+    )
+
+
+def equity_history(session: Session, broker: str, since: datetime) -> list[EquitySnapshotRow]:
+    statement = (
+        select(EquitySnapshotRow)
+        .where(EquitySnapshotRow.broker == broker, col(EquitySnapshotRow.taken_at) >= since)
+        .order_by(col(EquitySnapshotRow.taken_at))
+    )
+    return list(session.exec(statement))
+
+
+def equity_before(session: Session, broker: str, moment: datetime) -> EquitySnapshotRow | None:
+    """The last equity snapshot taken before `moment` (the start of a P&L window)."""
+    statement = (
+        select(EquitySnapshotRow)
+        .where(EquitySnapshotRow.broker == broker, col(EquitySnapshotRow.taken_at) < moment)
+        .order_by(col(EquitySnapshotRow.taken_at).desc())
+    )
+    return session.exec(statement).first()
+
+
+def latest_verdict(session: Session, proposal_id: int) -> RiskVerdictRow | None:
+    statement = (
+        select(RiskVerdictRow)
+        .where(RiskVerdictRow.proposal_id == proposal_id)
+        .order_by(col(RiskVerdictRow.id).desc())
+    )
+    return session.exec(statement).first()

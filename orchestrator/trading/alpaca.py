@@ -8,8 +8,9 @@ Never two orders for one decision:
   itself refuses a duplicate client id). alpaca-py's own automatic retry of 504 is switched off
   for the same reason.
 - Every request has a timeout (alpaca-py sets none) and runs in a thread (`asyncio.to_thread`).
-Fills are found by polling open orders (`sync()`, or the background poller from
-`start_polling`); each new fill is stored once and emits `order.filled`.
+Fills are found by polling open orders (`sync()`, or the background poller that `start()` runs
+every `poll_interval_seconds` when that is above 0); each new fill is stored once and emits
+`order.filled`.
 """
 
 from __future__ import annotations
@@ -112,8 +113,10 @@ class AlpacaBroker:
         *,
         bus: EventBus | None = None,
         client: TradingClient | None = None,
+        poll_interval_seconds: float = 0.0,
     ) -> None:
         self._client = client or make_trading_client(settings)
+        self._poll_interval = poll_interval_seconds
         self._timeout = settings.alpaca_timeout_seconds
         self._ledger = AlpacaLedger(engine, self.name)
         self._bus = bus
@@ -127,6 +130,8 @@ class AlpacaBroker:
 
     async def start(self) -> None:
         await self.reconcile()
+        if self._poll_interval > 0:
+            self.start_polling(self._poll_interval)
 
     async def close(self) -> None:
         if self._poller is not None:

@@ -1,5 +1,6 @@
 """Building and publishing the trading events (`risk.verdict`, `approval.*`, `order.*`,
-`killswitch.changed`) with the payload shapes registered in `orchestrator.event_payloads`.
+`killswitch.changed`, `proposal.created`, `alert`) with the payload shapes registered in
+`orchestrator.event_payloads`.
 
 A missing bus (None) means "nobody listens" (unit tests, one-off scripts); publishing never
 raises for a subscriber's failure (the bus contract).
@@ -12,10 +13,15 @@ from typing import Any
 
 from orchestrator.domain import Order, RiskVerdict
 from orchestrator.event_payloads import (
+    Alert,
+    ApprovalExpired,
+    ApprovalRequested,
+    ApprovalResolved,
     KillSwitchChanged,
     OrderFilled,
     OrderRejected,
     OrderSubmitted,
+    ProposalCreated,
     RiskVerdictEvent,
 )
 from orchestrator.events import Event, EventBus, make_event
@@ -76,37 +82,67 @@ async def killswitch_event(bus: EventBus | None, *, active: bool, reason: str, b
     await publish(bus, make_event(payload))
 
 
-# Approval ids are short strings ("K7Q2MX") that people type; the payloads are built here as
-# plain dicts with the registered field names so they carry the id people see.
 async def approval_requested(
+    bus: EventBus | None, approval: dict[str, Any], *, cycle_id: int | None
+) -> None:
+    """`approval.requested` carrying the whole approval (`approvals.approval_payload`)."""
+    payload = ApprovalRequested(
+        approval_id=approval["id"],
+        symbol=approval["symbol"],
+        side=approval["side"],
+        quantity=approval["quantity"],
+        notional=approval["notional"],
+        expires_at=approval["expires_at"],
+        approval=approval,
+    )
+    await publish(bus, make_event(payload, cycle_id=cycle_id))
+
+
+async def approval_resolved(
+    bus: EventBus | None,
+    *,
+    approval_id: str,
+    decision: str,
+    by: str,
+    cycle_id: int | None,
+    outcome: str = "",
+    note: str = "",
+) -> None:
+    payload = ApprovalResolved(
+        approval_id=approval_id,
+        decision=decision,  # type: ignore[arg-type]
+        user_id=int(by) if by.isdigit() else None,
+        by=by,
+        outcome=outcome,
+        note=note,
+    )
+    await publish(bus, make_event(payload, cycle_id=cycle_id))
+
+
+async def approval_expired(
     bus: EventBus | None,
     *,
     approval_id: str,
     symbol: str,
     side: str,
     quantity: float,
-    notional: float,
-    expires_at: datetime,
+    at: datetime,
     cycle_id: int | None,
 ) -> None:
-    payload: dict[str, Any] = {
-        "approval_id": approval_id,
-        "symbol": symbol,
-        "side": side,
-        "quantity": quantity,
-        "notional": notional,
-        "expires_at": expires_at.isoformat(),
-    }
-    await publish(bus, Event(type="approval.requested", payload=payload, cycle_id=cycle_id))
+    payload = ApprovalExpired(
+        approval_id=approval_id, symbol=symbol, side=side, quantity=quantity, expired_at=at
+    )
+    await publish(bus, make_event(payload, cycle_id=cycle_id))
 
 
-async def approval_resolved(
-    bus: EventBus | None, *, approval_id: str, decision: str, by: str, cycle_id: int | None
+async def proposal_created(
+    bus: EventBus | None, payload: ProposalCreated, cycle_id: int | None
 ) -> None:
-    payload: dict[str, Any] = {
-        "approval_id": approval_id,
-        "decision": decision,
-        "user_id": int(by) if by.isdigit() else None,
-        "by": by,
-    }
-    await publish(bus, Event(type="approval.resolved", payload=payload, cycle_id=cycle_id))
+    await publish(bus, make_event(payload, cycle_id=cycle_id))
+
+
+async def alert(
+    bus: EventBus | None, title: str, text: str = "", *, level: str = "warning"
+) -> None:
+    payload = Alert(level=level, title=title, text=text)  # type: ignore[arg-type]
+    await publish(bus, make_event(payload))

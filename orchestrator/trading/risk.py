@@ -11,6 +11,8 @@ checks it against every limit, in this order:
 6. for entries (orders that grow a position): the daily-loss halt, max open positions
 7. clamps, each recorded as a `ClampEvent(limit, symbol, before, after)`: max order notional
    (every order), then for entries max position weight after the trade, max gross exposure,
+   the same two scaled down for the market regime (`regime_position_pct`,
+   `regime_gross_exposure_pct`, when `REGIME_EXPOSURE_SCALE` gives the regime a factor below 1),
    and cash (no margin)
 
 A clamp only ever lowers the quantity of the order it applies to; nothing it removes goes
@@ -25,6 +27,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.config import parse_regime_scale
 from orchestrator.domain import (
     ClampEvent,
     OrderType,
@@ -51,6 +54,12 @@ class RiskLimits:
     blocked_symbols: frozenset[str] = frozenset()
     trading_hours_only: bool = True
     allow_shorting: bool = False
+    # Regime label -> factor in [0, 1] applied to max position weight and max gross exposure.
+    regime_scale: tuple[tuple[str, float], ...] = ()
+
+    def scale_for(self, regime: str | None) -> float:
+        """The exposure factor for a regime label; 1.0 for an unknown or missing label."""
+        return dict(self.regime_scale).get(regime or "", 1.0)
 
     @classmethod
     def from_settings(cls, settings: Any) -> RiskLimits:
@@ -66,7 +75,14 @@ class RiskLimits:
             blocked_symbols=_upper_set(settings.blocked_symbols),
             trading_hours_only=settings.trading_hours_only,
             allow_shorting=settings.allow_shorting,
+            regime_scale=regime_scale_from_settings(settings),
         )
+
+
+def regime_scale_from_settings(settings: Any) -> tuple[tuple[str, float], ...]:
+    if not getattr(settings, "regime_scaling", True):
+        return ()
+    return parse_regime_scale(getattr(settings, "regime_exposure_scale", "") or "")
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,7 @@ class RiskInputs:
     kill_switch: bool = False
     entries_halted: bool = False  # a daily-loss halt already recorded for this session
     pending_buy_notional: float = 0.0  # cash already promised to open buy orders
+    regime: str | None = None  # risk_on | neutral | risk_off | crisis; None when unknown
 
 
 def _upper_set(symbols: Collection[str]) -> frozenset[str]:
@@ -137,6 +154,7 @@ def assess(proposal: TradeProposal, inputs: RiskInputs, limits: RiskLimits) -> R
         )
 
     clamps: list[ClampEvent] = []
+    notes: dict[str, str] = {}  # limit -> why it stood where it did (regime scaling)
     if inputs.kill_switch:
         return blocked("kill switch is on: all trading is halted")
     if limits.allowed_symbols and symbol not in limits.allowed_symbols:
@@ -231,6 +249,33 @@ def assess(proposal: TradeProposal, inputs: RiskInputs, limits: RiskLimits) -> R
             f"gross exposure is at MAX_GROSS_EXPOSURE_PCT {limits.max_gross_exposure_pct:g}%",
         ):
             return blocked(why)
+        scale = limits.scale_for(inputs.regime)
+        if scale < 1.0:
+            # The regime's own clamps come after the plain ones, so the record shows how much
+            # of a cut is the regime's doing (the plain limit already applied above).
+            position_pct = limits.max_position_pct * scale
+            gross_pct = limits.max_gross_exposure_pct * scale
+            notes["regime_position_pct"] = (
+                f"regime {inputs.regime} scales MAX_POSITION_PCT "
+                f"{limits.max_position_pct:g}% by {scale:g} to {position_pct:g}%"
+            )
+            notes["regime_gross_exposure_pct"] = (
+                f"regime {inputs.regime} scales MAX_GROSS_EXPOSURE_PCT "
+                f"{limits.max_gross_exposure_pct:g}% by {scale:g} to {gross_pct:g}%"
+            )
+            if why := clamp(
+                "regime_position_pct",
+                position_pct / 100.0 * equity / price - signed * held,
+                f"{symbol} is at its {inputs.regime} regime limit: " + notes["regime_position_pct"],
+            ):
+                return blocked(why)
+            if why := clamp(
+                "regime_gross_exposure_pct",
+                (gross_pct / 100.0 * equity - portfolio.gross_exposure) / price + flip_bonus,
+                f"gross exposure is at its {inputs.regime} regime limit: "
+                + notes["regime_gross_exposure_pct"],
+            ):
+                return blocked(why)
     if is_buy:
         spendable = portfolio.cash - inputs.pending_buy_notional
         if why := clamp(
@@ -239,7 +284,8 @@ def assess(proposal: TradeProposal, inputs: RiskInputs, limits: RiskLimits) -> R
             return blocked(why)
 
     for event in clamps:
-        reasons.append(f"{event.limit}: {event.before:g} -> {event.after:g} shares")
+        note = f" ({notes[event.limit]})" if event.limit in notes else ""
+        reasons.append(f"{event.limit}: {event.before:g} -> {event.after:g} shares{note}")
     status = VerdictStatus.RESIZED if clamps else VerdictStatus.APPROVED
     return RiskVerdict(
         status=status,
