@@ -58,8 +58,10 @@ def ingest_path(
     ] = None,
 ) -> None:
     """Ingest files (10-K/10-Q, transcripts, reports). The same content is never added twice."""
+    # A document dated D becomes visible after that day's close (21:00 UTC), like the ECTSum
+    # calls: a backtest run during day D never sees what may have come out after it.
     when = (
-        datetime.combine(parse_date(published, "--date"), time(0, 0), tzinfo=UTC)
+        datetime.combine(parse_date(published, "--date"), time(21, 0), tzinfo=UTC)
         if published
         else None
     )

@@ -84,7 +84,8 @@ def search_knowledge(args: SearchKnowledgeArgs, ctx: ToolContext) -> dict[str, A
         "as_of": as_of,
         "results": [
             {
-                "title": hit.title,
+                # A news title is a headline someone else wrote: outside text like the body.
+                "title": untrusted(hit.title[:200], source=f"{hit.doc_type}:{hit.source}"),
                 "source": hit.source,
                 "doc_type": hit.doc_type,
                 "tickers": list(hit.tickers),

@@ -16,6 +16,7 @@ cannot be bypassed by ranking. Results carry text, source, title, type, tickers,
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +31,7 @@ from orchestrator.analysis.rag.embeddings import Embedder, build_embedder, llama
 from orchestrator.analysis.rag.fusion import DEFAULT_ALPHA, FusionMethod
 from orchestrator.analysis.rag.ingest import SourceDocument
 from orchestrator.analysis.rag.local_index import MirrorFilter
-from orchestrator.analysis.rag.store import KnowledgeStore, open_store
+from orchestrator.analysis.rag.store import KnowledgeStore, close_location, open_store
 from orchestrator.config import Settings
 from orchestrator.store import knowledge as registry
 from orchestrator.store.db import session_scope
@@ -79,13 +80,37 @@ class KnowledgeBase:
     """Documents in one Qdrant collection (per embedding model) plus the SQL source registry."""
 
     def __init__(self, settings: Settings, engine: Engine, embedder: Embedder | None = None):
+        # Nothing heavy here: a runtime opens the knowledge base at start, and loading the model
+        # (and quantising it on first run) takes seconds. It happens on the first ingest/search.
         self.settings = settings
         self.engine = engine
-        self.embedder = embedder or build_embedder(settings)
-        self.store: KnowledgeStore = open_store(
-            settings, self.embedder.identity, self.embedder.dim, llama_embedding(self.embedder)
-        )
-        self.collection = self.store.collection
+        self._embedder = embedder
+        self._llama: Any = None
+        self._open_lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The dense encoder, loaded on first use (raises `ConfigError` if it cannot be)."""
+        with self._open_lock:
+            if self._embedder is None:
+                self._embedder = build_embedder(self.settings)
+            return self._embedder
+
+    @property
+    def store(self) -> KnowledgeStore:
+        """The Qdrant collection of this embedder (opened, or reopened after `close`, on use)."""
+        embedder = self.embedder
+        if self._llama is None:
+            self._llama = llama_embedding(embedder)
+        return open_store(self.settings, embedder.identity, embedder.dim, self._llama)
+
+    @property
+    def collection(self) -> str:
+        return self.store.collection
+
+    def close(self) -> None:
+        """Release the Qdrant client of this location (local storage: its folder lock)."""
+        close_location(self.settings)
 
     # --- ingestion ---------------------------------------------------------------------------
     def ingest(

@@ -58,6 +58,8 @@ def _normalise(token: str) -> list[str]:
         number = token.lstrip("$").rstrip("%").replace(",", "")
         if number.endswith(".") or not number:
             number = number.rstrip(".")
+        if "." in number:  # "$1,234.50" and "1234.5" are the same figure
+            number = number.rstrip("0").rstrip(".")
         out = [number] if number else []
         if percent:
             out.append("percent")

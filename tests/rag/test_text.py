@@ -1,0 +1,106 @@
+"""Pure text logic of the knowledge base: section-aware chunking, the number-keeping sparse
+encoder and the fusion of dense and sparse rankings."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from orchestrator.analysis.rag.chunking import chunk_text, split_sections
+from orchestrator.analysis.rag.fusion import RRF_K, fuse
+from orchestrator.analysis.rag.local_index import Candidate
+from orchestrator.analysis.rag.sparse import encode_document, encode_query, token_id, tokenize
+
+FILING = """ACME CORP ANNUAL REPORT
+
+PART I
+
+Item 1. Business
+{business}
+
+Item 1A. Risk Factors
+{risks}
+
+Item 7. Management's Discussion and Analysis
+{mdna}
+"""
+
+
+def _sentences(topic: str, count: int) -> str:
+    return " ".join(
+        f"The {topic} sentence number {i} explains one more detail." for i in range(count)
+    )
+
+
+def test_filing_chunks_never_straddle_sections() -> None:
+    text = FILING.format(
+        business=_sentences("business", 60),
+        risks=_sentences("risk", 5),
+        mdna=_sentences("revenue", 80),
+    )
+    chunks = chunk_text(text, target_words=120, overlap_words=20)
+    sections = [c.section for c in chunks]
+    assert "Item 1A. Risk Factors" in sections
+    for chunk in chunks:
+        topic = {"Item 1. Business": "business", "Item 1A. Risk Factors": "risk"}.get(
+            chunk.section, "revenue"
+        )
+        assert all(
+            f"The {other} " not in chunk.text for other in {"business", "risk", "revenue"} - {topic}
+        )
+        assert len(chunk.text.split()) <= 120 + 120 // 4  # a short tail may merge into the last
+    # Consecutive chunks of one section overlap, so a fact cut at a boundary is whole in one.
+    business = [c for c in chunks if c.section == "Item 1. Business"]
+    assert len(business) >= 4
+    assert business[0].text.split()[-20:] == business[1].text.split()[:20]
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+
+
+def test_markdown_headings_and_empty_text() -> None:
+    sections = split_sections("intro line\n\n# Results\nRevenue grew.\n\n## Outlook\nFlat.")
+    assert [title for title, _ in sections] == ["", "Results", "Outlook"]
+    assert chunk_text("   \n\n ") == []
+
+
+def test_sparse_tokens_keep_figures() -> None:
+    tokens = tokenize("Q3 revenues rose 11.1% to $481.1 million; EPS $1,234.50 in FY2021.")
+    assert {"q3", "revenue", "11.1", "percent", "481.1", "million", "1234.5", "fy2021"} <= set(
+        tokens
+    )
+    assert "to" not in tokens and "in" not in tokens
+    # The same figure written two ways is one token; a different figure is another.
+    assert tokenize("$1,234.5")[0] == tokenize("1234.50")[0] != tokenize("1243.5")[0]
+
+
+def test_sparse_weights_saturate_and_ids_are_stable() -> None:
+    indices, values = encode_document("revenue revenue revenue growth")
+    weights = dict(zip(indices, values, strict=True))
+    assert weights[token_id("revenue")] > weights[token_id("growth")]
+    assert weights[token_id("revenue")] < 3 * weights[token_id("growth")]  # BM25 saturation
+    # CRC-32: the same id in every process, so stored sparse vectors stay valid after a restart.
+    assert token_id("revenue") == zlib.crc32(b"revenue")
+    query_indices, query_values = encode_query("revenue revenue 481.1")
+    assert query_indices == sorted({token_id("revenue"), token_id("481.1")})
+    assert query_values == [1.0, 1.0]
+    assert encode_document("") == ([], [])
+
+
+def test_convex_fusion_normalises_each_list() -> None:
+    dense = [Candidate("a", 0.90), Candidate("b", 0.80), Candidate("c", 0.70)]
+    sparse = [Candidate("c", 30.0), Candidate("b", 20.0), Candidate("d", 10.0)]
+    fused = fuse(dense, sparse, top_k=4, alpha=0.3)
+    scores = {c.point_id: c.score for c in fused}
+    # c: 0.3 * 0 + 0.7 * 1; b: 0.3 * 0.5 + 0.7 * 0.5; a: 0.3 * 1; d: 0.7 * 0
+    assert scores == pytest.approx({"c": 0.7, "b": 0.5, "a": 0.3, "d": 0.0})
+    assert [c.point_id for c in fused] == ["c", "b", "a", "d"]
+    assert [c.point_id for c in fuse(dense, sparse, top_k=4, alpha=0.9)][0] == "a"
+
+
+def test_rrf_fusion_uses_ranks_only() -> None:
+    dense = [Candidate("a", 0.99), Candidate("b", 0.10)]
+    sparse = [Candidate("b", 1000.0), Candidate("c", 1.0)]
+    fused = fuse(dense, sparse, top_k=2, method="rrf")
+    assert fused[0].point_id == "b"
+    assert fused[0].score == pytest.approx(1 / (RRF_K + 2) + 1 / (RRF_K + 1))
+    assert len(fused) == 2
