@@ -76,8 +76,8 @@ JOB_DURATION = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
 )
 
-# The regimes a screener/analysis may report; listed so the gauge shows zeros, not gaps.
-KNOWN_REGIMES = ("bull", "bear", "sideways", "volatile", "unknown")
+# The labels of orchestrator.analysis.regime; listed so the gauge shows zeros, not gaps.
+KNOWN_REGIMES = ("risk_on", "neutral", "risk_off", "crisis", "unknown")
 
 
 def record_step(step: str, seconds: float) -> None:
@@ -127,13 +127,23 @@ def observe_job(job_type: str, *, ok: bool, seconds: float) -> None:
     JOB_DURATION.labels(job_type=job_type).observe(seconds)
 
 
+# Event types whose payloads feed metrics; others are only counted in fingpt_events_total.
+_TYPED = ("order.", "risk.verdict", "approval.resolved", "killswitch.changed", "alert", "daily.")
+
+
 async def record_event(event: Event) -> None:
     """Bus subscriber: update metrics from order.*, risk.verdict, approval.*, cycle.* events.
 
     A payload that does not match its model is logged and skipped (raising would only make the
-    Redis bus deliver it again).
+    Redis bus deliver it again). Cycle events are read field by field (`_record_cycle`), so
+    both the typed `CycleCompleted` shape and the cycle record's summary shape count.
     """
     EVENTS.labels(type=event.type).inc()
+    if event.type in ("cycle.completed", "cycle.failed"):
+        _record_cycle(event)
+        return
+    if not event.type.startswith(_TYPED):
+        return
     try:
         payload: Any = parse_payload(event)
     except (KeyError, ValidationError) as exc:
@@ -151,28 +161,50 @@ async def record_event(event: Event) -> None:
                 RISK_CLAMPS.labels(limit=limit).inc()
     elif event.type == "approval.resolved":
         APPROVALS.labels(decision=payload.decision).inc()
-    elif event.type == "cycle.completed":
-        CYCLES.labels(status=payload.status).inc()
-        CYCLE_DURATION.observe(payload.duration_seconds)
-        for step, seconds in payload.step_seconds.items():
-            record_step(step, seconds)
-        LAST_CYCLE.set(event.at.timestamp())
-        if payload.equity is not None:
-            EQUITY.set(payload.equity)
-        if payload.positions is not None:
-            POSITIONS.set(payload.positions)
-        if payload.regime:
-            set_regime(payload.regime)
-    elif event.type == "cycle.failed":
-        CYCLES.labels(status="failed").inc()
-        CYCLE_DURATION.observe(payload.duration_seconds)
-        LAST_CYCLE.set(event.at.timestamp())
     elif event.type == "killswitch.changed":
         KILL_SWITCH.set(1 if payload.active else 0)
     elif event.type == "alert":
         ALERTS.labels(level=payload.level).inc()
     elif event.type == "daily.summary":
         EQUITY.set(payload.equity)
+
+
+def _record_cycle(event: Event) -> None:
+    """Cycle count, duration, step times, equity, positions and regime from a cycle event.
+
+    Reads the typed fields (`CycleCompleted`/`CycleFailed`) and falls back to a `summary` dict
+    (the cycle record's headline numbers: status, seconds) and `timings`/`step_seconds`.
+    """
+    payload = event.payload
+    summary = payload.get("summary") if isinstance(payload.get("summary"), dict) else {}
+    failed = event.type == "cycle.failed"
+    status = "failed" if failed else str(payload.get("status") or summary.get("status") or "")
+    CYCLES.labels(status=status or "completed").inc()
+    seconds = _number(payload.get("duration_seconds"), summary.get("seconds"))
+    if seconds is not None:
+        CYCLE_DURATION.observe(seconds)
+    steps = payload.get("step_seconds") or payload.get("timings") or summary.get("timings") or {}
+    if isinstance(steps, dict):
+        for step, value in steps.items():
+            if _number(value) is not None:
+                record_step(str(step), float(value))
+    LAST_CYCLE.set(event.at.timestamp())
+    equity = _number(payload.get("equity"), summary.get("equity"))
+    if equity is not None:
+        EQUITY.set(equity)
+    positions = _number(payload.get("positions"), summary.get("positions"))
+    if positions is not None:
+        POSITIONS.set(positions)
+    regime = payload.get("regime") or summary.get("regime")
+    if isinstance(regime, str) and regime:
+        set_regime(regime)
+
+
+def _number(*candidates: Any) -> float | None:
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 # --- metrics from the call log ------------------------------------------------------------------

@@ -64,7 +64,15 @@ async def run_scheduled_cycle(service: Orchestrator, slot: datetime) -> str:
         except SlotAlreadyRun as exc:
             log.info("%s", exc)
             return "skipped: slot already ran"
-    return f"cycle #{record.cycle_id} {record.status}"
+    outcome = f"cycle #{record.cycle_id} {record.status}"
+    log.info(
+        "%s: %d candidates, %d proposals, %d tokens",
+        outcome,
+        len(record.candidates),
+        len(record.proposals),
+        record.tokens,
+    )
+    return outcome
 
 
 async def warm_up(service: Orchestrator, session: date) -> int:

@@ -70,12 +70,15 @@ async def test_events_on_the_bus_show_up_on_the_metrics_endpoint(metrics_url: st
             step_seconds={"select": 0.5, "analyse": 9.0},
             equity=101_250.0,
             positions=3,
-            regime="bull",
+            regime="risk_off",
         ),
         CycleFailed(error="data provider down", step="gather", duration_seconds=1.0),
     ):
         await bus.publish(make_event(payload, cycle_id=1))
     await bus.publish(Event(type="risk.verdict", payload={"garbage": True}))  # skipped, logged
+    # The cycle record's summary shape counts too (status and seconds inside "summary").
+    summary = {"summary": {"status": "stopped", "seconds": 2.0}, "timings": {"decide": 1.5}}
+    await bus.publish(Event(type="cycle.completed", cycle_id=2, payload=summary))
     await bus.drain()
     monitoring.record_llm_call(
         "decision",
@@ -97,12 +100,14 @@ async def test_events_on_the_bus_show_up_on_the_metrics_endpoint(metrics_url: st
     assert delta("fingpt_risk_blocks_total", limit="blocked_symbols") == 1
     assert delta("fingpt_cycles_total", status="completed") == 1
     assert delta("fingpt_cycles_total", status="failed") == 1
-    assert delta("fingpt_cycle_duration_seconds_count") == 2
+    assert delta("fingpt_cycles_total", status="stopped") == 1
+    assert delta("fingpt_cycle_duration_seconds_count") == 3
+    assert delta("fingpt_cycle_step_duration_seconds_sum", step="decide") == 1.5
     assert delta("fingpt_cycle_step_duration_seconds_sum", step="analyse") == 9.0
     assert value(after, "fingpt_equity") == 101_250.0
     assert value(after, "fingpt_positions") == 3
-    assert value(after, "fingpt_market_regime", regime="bull") == 1
-    assert value(after, "fingpt_market_regime", regime="bear") == 0
+    assert value(after, "fingpt_market_regime", regime="risk_off") == 1
+    assert value(after, "fingpt_market_regime", regime="risk_on") == 0
     assert (
         delta("fingpt_llm_tokens_total", task="decision", model="gpt-4o-mini", kind="prompt")
         == 1200
