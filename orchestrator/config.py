@@ -8,6 +8,7 @@ the variable, the bad value and what was expected, so a typo fails at start inst
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -275,6 +276,26 @@ class Settings(BaseSettings):
                 return value
         raise ValueError("expected auto, confirm_all or confirm_above:<notional>")
 
+    @field_validator("llm_prices_json")
+    @classmethod
+    def _price_table(cls, value: str) -> str:
+        # Checked here so a typo fails at start, not at the first LLM call of a cycle.
+        if not value.strip():
+            return value
+        try:
+            table = json.loads(value)
+            ok = isinstance(table, dict) and all(
+                isinstance(pair, list)
+                and len(pair) == 2
+                and all(isinstance(p, int | float) and p >= 0 for p in pair)
+                for pair in table.values()
+            )
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError('expected JSON {"model": [usd_per_1M_in, usd_per_1M_out], ...}')
+        return value
+
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
         if not self.database_url:
@@ -348,6 +369,12 @@ def parse_regime_scale(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
+def _is_secret(field_name: str) -> bool:
+    """A SecretStr setting: its value is never echoed, not even in an error."""
+    field = Settings.model_fields.get(field_name)
+    return field is not None and "SecretStr" in str(field.annotation)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment and `.env`; raise `ConfigError` naming what is wrong."""
     try:
@@ -357,7 +384,7 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
             value = error.get("input")
-            shown = "********" if "KEY" in name or "TOKEN" in name else repr(value)
+            shown = "********" if _is_secret(name.lower()) else repr(value)
             problems.append(f"{name}={shown}: {error['msg']}")
         raise ConfigError("Invalid setting " + "; ".join(problems)) from None
 

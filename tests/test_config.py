@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from orchestrator.config import load_settings
@@ -56,3 +58,53 @@ def test_live_needs_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not load_settings().live_trading
     monkeypatch.setenv("ALPACA_PAPER", "false")
     assert load_settings().live_trading
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("DATA_PROVIDER", "bloomberg", r"'yfinance', 'alpaca', 'csv' or 'offline'"),
+        ("LLM_CACHE", "sometimes", r"'off', 'record' or 'replay'"),
+        ("ALPACA_PAPER", "perhaps", r"valid boolean"),
+        ("LLM_CYCLE_TOKEN_BUDGET", "10", r"greater than or equal to 1000"),
+        ("METRICS_PORT", "99999", r"less than or equal to 65535"),
+        ("LLM_PRICES_JSON", '{"gpt-4o": 3}', r"usd_per_1M_in, usd_per_1M_out"),
+        ("UNIVERSE", "@/nowhere/u.txt", r"universe file /nowhere/u.txt does not exist"),
+    ],
+)
+def test_each_bad_value_names_variable_value_and_expectation(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert message.startswith(f"Invalid setting {name}=")
+    assert repr(value) in message or name == "UNIVERSE"
+    assert re.search(expected, message), message
+
+
+def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    secrets = {
+        "OPENAI_API_KEY": "sk-live-abc123",
+        "LLM_API_KEY_DECISION": "sk-decision-xyz",
+        "TELEGRAM_BOT_TOKEN": "123456:telegram-secret",
+        "ALPACA_SECRET_KEY": "alpaca-secret-value",
+        "QDRANT_API_KEY": "qdrant-secret-value",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pg-password@db:5432/fingpt")
+    monkeypatch.setenv("REDIS_URL", "redis://:redis-password@cache:6379/0")
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    for value in [*secrets.values(), "pg-password", "redis-password"]:
+        assert value not in result.output
+    assert "postgresql://app:********@db:5432/fingpt" in result.output
+    assert "LLM_MODEL " in result.output and "gpt-4o-mini" in result.output
+    assert result.output.count("********") >= len(secrets) + 2

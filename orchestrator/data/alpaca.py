@@ -135,7 +135,10 @@ class AlpacaMarketData:
                     "close": [b.close for b in rows],
                     "volume": [b.volume for b in rows],
                 },
-                index=pd.DatetimeIndex([b.timestamp for b in rows], name="date"),
+                # utc=True: an empty list must still give a tz-aware index to convert below.
+                index=pd.DatetimeIndex(
+                    pd.to_datetime([b.timestamp for b in rows], utc=True), name="date"
+                ),
                 dtype=float,
             )
             if interval == "1d":

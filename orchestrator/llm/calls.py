@@ -24,12 +24,9 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
 from sqlalchemy.engine import Engine
 
 from orchestrator.errors import LLMError
@@ -37,6 +34,10 @@ from orchestrator.llm.accounting import PriceTable, count_message_tokens, count_
 from orchestrator.llm.base import CallContext, Usage
 from orchestrator.store.db import session_scope
 from orchestrator.store.llm import LLMCallRow, add_llm_call, find_replay
+
+if TYPE_CHECKING:  # the SDK takes ~1 s to import; offline runs and `fingpt data` never need it
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletion
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ def request_hash(request: dict[str, Any]) -> str:
 
 
 def _retryable(exc: Exception) -> bool:
+    import openai
+
     if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -96,6 +99,8 @@ def _retry_after(exc: Exception) -> float | None:
 
 
 def _describe(exc: Exception) -> str:
+    import openai
+
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {str(exc.message)[:300]}"
     return f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -129,6 +134,8 @@ class CallRunner:
         template: str = "",
         template_version: str = "",
     ) -> CallOutcome:
+        import openai
+
         key = request_hash(request)
         row = LLMCallRow(
             task=task,
@@ -226,6 +233,8 @@ class CallRunner:
             return None
 
     async def _replay(self, row: LLMCallRow, stored: dict[str, Any]) -> CallOutcome:
+        from openai.types.chat import ChatCompletion
+
         completion = ChatCompletion.model_validate(stored)
         row.response = stored
         row.cached = True
