@@ -187,3 +187,34 @@ async def test_sigterm_mid_cycle_leaves_a_consistent_database(
     status, error, finished_at = rows[0]
     assert status != "running" and error == STOPPED_REASON and finished_at is not None
     assert orders == 0  # orders only happen in the last step, after the last boundary
+
+
+async def test_with_a_token_the_bot_polls_and_pushes_the_cycle_alert() -> None:
+    from tests.fakes.telegram_server import FakeTelegramServer
+
+    chat = 4242
+    with FakeTelegramServer() as telegram:
+        settings = sample_settings(
+            telegram_bot_token="123456:TEST-token",
+            telegram_base_url=telegram.base_url,
+            telegram_allowed_chat_ids=str(chat),
+        )
+        service = await Orchestrator.create(settings)
+        process = ServiceProcess(service, cycle_at_start=True, grace_seconds=60)
+        assert process.with_bot
+        stop = asyncio.Event()
+        running = asyncio.create_task(process.run(stop))
+        try:
+            await telegram.wait_for("getUpdates", timeout=60)
+            # The cycle run at start is announced in the allowed chat by the alert pusher...
+            await telegram.wait_for("sendMessage", timeout=60, chat_id=chat)
+            # ...and a person's command is answered by the same process.
+            sent_before = len(telegram.texts_to(chat))
+            telegram.send_text(chat, "/status")
+            await telegram.wait_for("sendMessage", count=sent_before + 1, timeout=30, chat_id=chat)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=60)
+    texts = telegram.texts_to(chat)
+    assert any("cycle" in text.lower() for text in texts[:-1]), texts
+    assert [c.status for c in cycles(service)] == ["completed"]
