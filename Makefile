@@ -12,7 +12,7 @@ RUN := $(UV) run --frozen --no-sync
 	.tools/bin/pip install --quiet "uv==0.13.9"
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	touch .venv/.synced
 
 setup: .venv/.synced
