@@ -125,6 +125,21 @@ async def test_the_daily_summary_goes_out_on_the_bus() -> None:
     assert got[0].payload["equity"] == summary.equity > 0
 
 
+async def test_warm_up_and_post_close_run_on_the_sample() -> None:
+    from orchestrator.service.jobs import evaluate_day, warm_up
+
+    service = await Orchestrator.create(sample_settings(universe=UNIVERSE + ",NOSUCH"))
+    try:
+        day = service.now().date()
+        # Every real symbol is cached; the unknown one is skipped, not fatal.
+        assert await warm_up(service, day) == len(UNIVERSE.split(","))
+        await service.run_cycle_now()
+        result = await evaluate_day(service, day)
+    finally:
+        await service.close()
+    assert {"outcomes", "lessons"} <= set(result)
+
+
 def _run_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
