@@ -137,8 +137,14 @@ class CachedMarketData:
             ]
         for symbol in missing:
             items = self.inner.get_news([symbol], as_of=fetch_as_of, since=since, limit=limit)
-            # A full page may have cut older items off: only claim the window it really covers.
-            window_start = since if len(items) < limit else min(i.published_at for i in items)
+            # A full page may have cut older items off: only claim the window it really covers,
+            # which starts at its oldest item (kept inside the window: it is the page's last
+            # one). A tie at that exact microsecond beyond the page is the one thing not seen.
+            window_start = (
+                since
+                if len(items) < limit
+                else min(i.published_at for i in items) - timedelta(microseconds=1)
+            )
             with session_scope(self.engine) as session:
                 store.save_news(session, self.name, items, {symbol: (window_start, fetch_as_of)})
         with session_scope(self.engine) as session:

@@ -54,7 +54,8 @@ def _schema_instruction(schema: Any) -> str:
 
 
 class OpenAIClient:
-    """See the module docstring. `retry_base_seconds` exists for tests and benchmarks."""
+    """See the module docstring. `retry_base_seconds` exists for tests and benchmarks;
+    `http_client` (an `httpx.AsyncClient`) replaces the SDK's HTTP client for every endpoint."""
 
     def __init__(
         self,
@@ -63,6 +64,7 @@ class OpenAIClient:
         *,
         retry_base_seconds: float = 0.5,
         temperature: float | None = 0.0,
+        http_client: Any = None,
     ) -> None:
         from openai import AsyncOpenAI  # the SDK is heavy; offline runs never import it
 
@@ -76,6 +78,9 @@ class OpenAIClient:
             prices=PriceTable(settings.llm_prices_json),
             retry_base_seconds=retry_base_seconds,
         )
+        # An `httpx.AsyncClient` for every endpoint (proxies, custom TLS; benchmarks pass an
+        # in-process transport). None: the SDK's own.
+        self._http_client = http_client
         self._clients: dict[tuple[str | None, str], Any] = {}
 
     @property
@@ -98,6 +103,7 @@ class OpenAIClient:
                 base_url=base_url,
                 max_retries=0,  # CallRunner retries, so that each retry is logged and counted
                 timeout=settings.llm_timeout_seconds,
+                http_client=self._http_client,
             )
             self._clients[(base_url, api_key)] = client
         return Endpoint(model=settings.model_for(task), base_url=base_url, client=client)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Index, Text, func
@@ -94,7 +95,7 @@ class MarketNewsRangeRow(SQLModel, table=True):
     fetched_at: datetime = utc_field(default_now=True)
 
 
-def _insert(session: Session, table: type[SQLModel]):  # type: ignore[no-untyped-def]
+def _insert(session: Session, table: Any):  # type: ignore[no-untyped-def]
     dialect = session.get_bind().dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
@@ -157,13 +158,15 @@ def save_bars(
         for symbol, frame in bars.items()
         for stamp, values in zip(frame.index, frame[list(BAR_COLUMNS)].to_numpy(), strict=True)
     ]
-    for chunk_start in range(0, len(rows), 1000):
-        statement = _insert(session, MarketBarRow).values(rows[chunk_start : chunk_start + 1000])
+    if rows:
+        # One Core statement executed with many parameter sets (executemany / psycopg's batched
+        # insertmanyvalues): a 1000-row VALUES clause built per chunk costs ~1 s to compile.
+        statement = _insert(session, MarketBarRow.__table__)
         statement = statement.on_conflict_do_update(
             index_elements=["provider", "symbol", "bar_interval", "session_date"],
             set_={c: statement.excluded[c] for c in (*BAR_COLUMNS, "fetched_at")},
         )
-        session.execute(statement)
+        session.connection().execute(statement, rows)
     for symbol, (start, end) in covered.items():
         if start <= end:
             session.add(
@@ -217,7 +220,7 @@ def count_news(
         .select_from(MarketNewsSymbolRow)
         .join(
             MarketNewsRow,
-            (MarketNewsRow.provider == MarketNewsSymbolRow.provider)  # type: ignore[arg-type]
+            (MarketNewsRow.provider == MarketNewsSymbolRow.provider)
             & (MarketNewsRow.news_id == MarketNewsSymbolRow.news_id),
         )
         .where(MarketNewsSymbolRow.provider == provider)
@@ -237,30 +240,32 @@ def save_news(
     """Insert news items (existing ids are kept) and record the fetched windows per symbol."""
     items = list({item.id: item for item in items}.values())
     if items:
-        news = _insert(session, MarketNewsRow).values(
-            [
-                {
-                    "provider": provider,
-                    "news_id": item.id,
-                    "symbols": " ".join(item.symbols),
-                    "published_at": item.published_at,
-                    "headline": item.headline,
-                    "summary": item.summary,
-                    "source": item.source[:128],
-                    "url": item.url,
-                }
-                for item in items
-            ]
+        rows = [
+            {
+                "provider": provider,
+                "news_id": item.id,
+                "symbols": " ".join(item.symbols),
+                "published_at": item.published_at,
+                "headline": item.headline,
+                "summary": item.summary,
+                "source": item.source[:128],
+                "url": item.url,
+            }
+            for item in items
+        ]
+        news = _insert(session, MarketNewsRow.__table__)
+        connection = session.connection()
+        connection.execute(
+            news.on_conflict_do_nothing(index_elements=["provider", "news_id"]), rows
         )
-        session.execute(news.on_conflict_do_nothing(index_elements=["provider", "news_id"]))
         links = [
             {"provider": provider, "news_id": item.id, "symbol": symbol}
             for item in items
             for symbol in set(item.symbols)
         ]
         if links:
-            statement = _insert(session, MarketNewsSymbolRow).values(links)
-            session.execute(statement.on_conflict_do_nothing())
+            statement = _insert(session, MarketNewsSymbolRow.__table__)
+            connection.execute(statement.on_conflict_do_nothing(), links)
     for symbol, (start_at, end_at) in windows.items():
         session.add(
             MarketNewsRangeRow(provider=provider, symbol=symbol, start_at=start_at, end_at=end_at)

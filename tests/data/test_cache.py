@@ -142,3 +142,19 @@ def test_historical_quotes_come_from_cached_bars(remote: CountingProvider, engin
     assert cache.get_quote("ABC", as_of=as_of).price == 52.0
     assert cache.get_quote("ABC", as_of=as_of).price == 52.0
     assert [r[0] for r in remote.requests] == ["bars"]
+
+
+def test_a_full_page_of_news_is_served_again_from_the_cache(
+    remote: CountingProvider, engine: Engine
+) -> None:
+    as_of = datetime(2020, 1, 7, 0, 0, tzinfo=UTC)
+    first = _cached(remote, engine).get_news(["ABC"], as_of=as_of, limit=1)
+    again = _cached(remote, engine).get_news(["ABC"], as_of=as_of, limit=1)
+    assert [i.id for i in first] == [i.id for i in again] == ["n2"]
+    assert len(remote.requests) == 1
+    # The page did not reach back to n1: asking for two must go to the provider.
+    assert [i.id for i in _cached(remote, engine).get_news(["ABC"], as_of=as_of, limit=2)] == [
+        "n2",
+        "n1",
+    ]
+    assert len(remote.requests) == 2

@@ -208,6 +208,9 @@ def embed_text(text: str, dimensions: int = 64) -> list[float]:
 def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's httpx pool expects
+        # Headers and body go out in two writes; without TCP_NODELAY, Nagle plus delayed ACKs
+        # add ~40 ms to every reply on a keep-alive connection.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet tests
             pass
