@@ -108,3 +108,19 @@ def test_config_show_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None
     assert "postgresql://app:********@db:5432/fingpt" in result.output
     assert "LLM_MODEL " in result.output and "gpt-4o-mini" in result.output
     assert result.output.count("********") >= len(secrets) + 2
+
+
+def test_dotenv_file_is_read_and_environment_wins(
+    isolated_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (isolated_env / ".env").write_text("LLM_MODEL=from-dotenv\nMAX_CANDIDATES=4\n")
+    monkeypatch.setenv("MAX_CANDIDATES", "6")
+    settings = load_settings()
+    assert settings.llm_model == "from-dotenv"
+    assert settings.max_candidates == 6
+
+
+def test_a_bad_value_in_dotenv_is_named_too(isolated_env) -> None:
+    (isolated_env / ".env").write_text("BROKER=ibkr\n")
+    with pytest.raises(ConfigError, match=r"BROKER='ibkr': Input should be 'sim' or 'alpaca'"):
+        load_settings()
