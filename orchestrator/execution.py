@@ -24,36 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from orchestrator.cycle_record import CycleRecord, ProposalRecord
 from orchestrator.domain import (
-    ClampEvent,
     Order,
     RiskVerdict,
-    Side,
     TradeProposal,
     VerdictStatus,
 )
 from orchestrator.errors import DataError
 from orchestrator.event_payloads import ProposalCreated
-from orchestrator.store.db import session_scope
 from orchestrator.store.trading import (
     ApprovalRow,
-    TradeProposalRow,
-    add_proposal,
-    approval_for_proposal,
-    find_cycle_proposal,
-    get_order_row,
-    latest_verdict,
-    load_trading_state,
-    order_from_row,
-    record_equity,
 )
-from orchestrator.trading import approvals, notify
+from orchestrator.trading import approvals, ledger, notify
 from orchestrator.trading.desk import Desk, TradingParts, check, open_desk, price_of, send
 from orchestrator.trading.ids import client_order_id
 from orchestrator.trading.proposals import DecisionOutput, validate_proposals
@@ -89,13 +76,42 @@ async def process_decision(
     results: list[ProposalRecord] = []
     desk = await open_desk(runtime, as_of) if checked.accepted else None
     if desk is not None:
-        await asyncio.to_thread(_record_equity, runtime, desk, as_of)
+        await asyncio.to_thread(ledger.store_equity, runtime, desk, as_of)
     for proposal in checked.accepted:
         assert desk is not None
         results.append(await _process_one(runtime, desk, proposal, cycle_id, regime, policy, as_of))
     for dropped in checked.dropped:
         results.append(await _drop(runtime, dropped.raw, dropped.reason, cycle_id))
     return results
+
+
+async def propose_trade(
+    parts: TradingParts,
+    raw: Mapping[str, Any],
+    *,
+    as_of: datetime,
+    source: str = "tool",
+    regime: str | None = None,
+) -> ProposalRecord:
+    """One proposal from outside a cycle (the agent's `propose_trade` tool, a chat).
+
+    The same gate as a cycle's: validation (any symbol of UNIVERSE or a holding), the risk
+    manager, APPROVAL_POLICY, and an order id made from the stored proposal's id, so the caller
+    can never place an order directly. Returns the record (dropped, blocked, pending or sent).
+    """
+    snapshot = await parts.broker.snapshot()
+    held = [p.symbol for p in snapshot.positions if p.quantity]
+    universe = [s.upper() for s in parts.settings.universe]
+    checked = validate_proposals(
+        [dict(raw)], candidates=universe, holdings=held, known_symbols=set(universe) | set(held)
+    )
+    if checked.dropped:
+        (dropped,) = checked.dropped
+        return await _drop(parts, dropped.raw, dropped.reason, None, source)
+    desk = await open_desk(parts, as_of)
+    policy = approvals.parse_policy(parts.settings.approval_policy)
+    (proposal,) = checked.accepted
+    return await _process_one(parts, desk, proposal, None, regime, policy, as_of, source)
 
 
 async def _process_one(
@@ -106,6 +122,7 @@ async def _process_one(
     regime: str | None,
     policy: approvals.ApprovalPolicy,
     as_of: datetime,
+    source: str = "agent",
 ) -> ProposalRecord:
     try:
         price = await price_of(runtime, proposal.symbol, as_of)
@@ -115,11 +132,12 @@ async def _process_one(
             runtime, raw, f"no price for {proposal.symbol} at {as_of}: {exc}", cycle_id
         )
 
-    stored = await asyncio.to_thread(_stored, runtime.engine, cycle_id, proposal)
+    stored = await asyncio.to_thread(ledger.stored_proposal, runtime.engine, cycle_id, proposal)
     if stored is not None:
         return await _resume(runtime, desk, proposal, stored, cycle_id, regime, policy, price)
 
-    proposal_id = await asyncio.to_thread(_add_proposal, runtime.engine, cycle_id, proposal)
+    store = ledger.store_proposal
+    proposal_id = await asyncio.to_thread(store, runtime.engine, cycle_id, proposal, source)
     await notify.proposal_created(
         runtime.bus,
         ProposalCreated(
@@ -166,7 +184,7 @@ async def _confirm_or_send(
         return result
     if policy.needs_confirmation(verdict.notional):
         row = await asyncio.to_thread(
-            _create_approval,
+            ledger.store_approval,
             runtime,
             proposal,
             verdict,
@@ -267,9 +285,15 @@ def _record(
 
 
 async def _drop(
-    runtime: TradingParts, raw: dict[str, Any], reason: str, cycle_id: int | None
+    runtime: TradingParts,
+    raw: dict[str, Any],
+    reason: str,
+    cycle_id: int | None,
+    source: str = "agent",
 ) -> ProposalRecord:
-    proposal_id = await asyncio.to_thread(_add_dropped, runtime.engine, cycle_id, raw, reason)
+    proposal_id = await asyncio.to_thread(
+        ledger.store_dropped, runtime.engine, cycle_id, raw, reason, source
+    )
     symbol = str(raw.get("symbol", "?"))[:16]
     side = str(raw.get("side", ""))[:8]
     quantity = raw.get("quantity")
@@ -283,156 +307,19 @@ async def _drop(
             status="dropped",
             reason=reason,
             proposal_id=proposal_id,
-            quantity=_float(quantity),
-            target_weight=_float(weight),
-            confidence=_float(confidence),
+            quantity=ledger.as_float(quantity),
+            target_weight=ledger.as_float(weight),
+            confidence=ledger.as_float(confidence),
         ),
         cycle_id,
     )
     return ProposalRecord(
         symbol=symbol,
         side=side,
-        quantity=_float(quantity),
-        target_weight=_float(weight),
-        confidence=_float(confidence),
+        quantity=ledger.as_float(quantity),
+        target_weight=ledger.as_float(weight),
+        confidence=ledger.as_float(confidence),
         rationale=str(raw.get("rationale") or "")[:500],
         dropped_reason=reason,
         proposal_id=proposal_id,
     )
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-# --- storage (blocking; run in a thread) ---------------------------------------------------------
-
-
-def _proposal_row(cycle_id: int | None, proposal: TradeProposal) -> TradeProposalRow:
-    return TradeProposalRow(
-        cycle_id=cycle_id,
-        source="agent",
-        symbol=proposal.symbol,
-        side=proposal.side.value,
-        quantity=proposal.quantity,
-        target_weight=proposal.target_weight,
-        order_type=proposal.order_type.value,
-        limit_price=proposal.limit_price,
-        confidence=proposal.confidence,
-        horizon_days=proposal.horizon_days,
-        rationale=proposal.rationale,
-        evidence_ids=list(proposal.evidence_ids),
-        status="accepted",
-        raw=proposal.model_dump(mode="json"),
-    )
-
-
-def _add_proposal(engine: Engine, cycle_id: int | None, proposal: TradeProposal) -> int | None:
-    with session_scope(engine) as session:
-        return add_proposal(session, _proposal_row(cycle_id, proposal)).id
-
-
-def _add_dropped(
-    engine: Engine, cycle_id: int | None, raw: dict[str, Any], reason: str
-) -> int | None:
-    def number(key: str) -> float | None:
-        return _float(raw.get(key))
-
-    row = TradeProposalRow(
-        cycle_id=cycle_id,
-        source="agent",
-        symbol=str(raw.get("symbol", "?"))[:16],
-        side=str(raw.get("side", ""))[:8],
-        quantity=number("quantity"),
-        target_weight=number("target_weight"),
-        confidence=number("confidence"),
-        rationale=str(raw.get("rationale") or "")[:2_000],
-        status="dropped",
-        drop_reason=reason,
-        raw={key: value for key, value in raw.items() if _json_safe(value)},
-    )
-    with session_scope(engine) as session:
-        return add_proposal(session, row).id
-
-
-def _json_safe(value: Any) -> bool:
-    if isinstance(value, float):
-        return value == value and value not in (float("inf"), float("-inf"))
-    return isinstance(value, str | int | bool | list | dict | type(None))
-
-
-def _stored(engine: Engine, cycle_id: int | None, proposal: TradeProposal) -> dict[str, Any] | None:
-    """What an earlier run of this cycle stored for the proposal, or None (first run)."""
-    if cycle_id is None:
-        return None
-    with session_scope(engine) as session:
-        row = find_cycle_proposal(session, cycle_id, proposal.symbol, proposal.side.value)
-        if row is None or row.id is None:
-            return None
-        verdict_row = latest_verdict(session, row.id)
-        verdict = None
-        if verdict_row is not None:
-            verdict = RiskVerdict(
-                status=VerdictStatus(verdict_row.status),
-                symbol=verdict_row.symbol,
-                side=Side(verdict_row.side),
-                quantity=verdict_row.quantity,
-                price=verdict_row.price,
-                reasons=tuple(verdict_row.reasons),
-                clamps=tuple(ClampEvent.model_validate(c) for c in verdict_row.clamps),
-            )
-        approval = approval_for_proposal(session, row.id)
-        if approval is not None:
-            session.expunge(approval)
-        orders = {}
-        namespace = load_trading_state(session).namespace
-        coid = client_order_id(namespace, cycle_id, row.symbol, Side(row.side), ref=str(row.id))
-        for wanted in (coid, approval.client_order_id if approval else None):
-            order_row = get_order_row(session, wanted) if wanted else None
-            if order_row is not None:
-                orders[order_row.client_order_id] = order_from_row(order_row)
-        return {
-            "proposal_id": row.id,
-            "verdict": verdict,
-            "verdict_id": verdict_row.id if verdict_row else None,
-            "approval": approval,
-            "orders": orders,
-        }
-
-
-def _create_approval(
-    runtime: TradingParts,
-    proposal: TradeProposal,
-    verdict: RiskVerdict,
-    proposal_id: int | None,
-    verdict_id: int | None,
-    cycle_id: int | None,
-    now: datetime,
-) -> ApprovalRow:
-    with session_scope(runtime.engine) as session:
-        row = approvals.create_approval(
-            session,
-            proposal=proposal,
-            verdict=verdict,
-            proposal_id=proposal_id,
-            verdict_id=verdict_id,
-            cycle_id=cycle_id,
-            now=now,
-            timeout_minutes=runtime.settings.approval_timeout,
-        )
-        session.expunge(row)
-        return row
-
-
-def _record_equity(runtime: TradingParts, desk: Desk, at: datetime) -> None:
-    with session_scope(runtime.engine) as session:
-        record_equity(
-            session,
-            broker=runtime.broker.name,
-            at=at,
-            cash=desk.portfolio.cash,
-            equity=desk.portfolio.equity,
-            gross=desk.portfolio.gross_exposure,
-        )

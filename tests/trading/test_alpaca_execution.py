@@ -114,3 +114,28 @@ def test_build_broker_picks_the_broker_and_refuses_half_set_live(
             build(**alpaca(fake, **half))
     with pytest.raises(ConfigError, match="TRADING_MODE=live needs BROKER=alpaca"):
         build(trading_mode="live")
+
+
+async def test_the_background_poller_records_fills(fake: FakeAlpaca, sqlite_engine: Engine) -> None:
+    import asyncio
+
+    runtime = await make_runtime(
+        sqlite_engine, FixedClock(ny(3, 15)), **alpaca(fake, alpaca_poll_seconds=0.05)
+    )
+    filled: list[str] = []
+
+    async def on_fill(event) -> None:
+        filled.append(event.payload["client_order_id"])
+
+    runtime.bus.subscribe("order.filled", on_fill)
+    from orchestrator.domain import Side
+    from orchestrator.trading.broker import OrderRequest
+
+    await runtime.broker.submit_order(OrderRequest("poll-1", "AAPL", Side.BUY, 3))
+    fake.fill("poll-1", 101.0)
+    for _ in range(100):
+        if filled:
+            break
+        await asyncio.sleep(0.05)
+    assert filled == ["poll-1"]
+    await runtime.close()

@@ -215,3 +215,20 @@ async def test_no_decision_means_nothing_happens(sqlite_engine: Engine, output) 
     runtime = await make_runtime(sqlite_engine, clock)
     record = cycle(sqlite_engine, clock.now())
     assert await process_decision(runtime, output, record, holdings={}, as_of=clock.now()) == []
+
+
+async def test_a_tool_proposal_passes_the_same_gate(engine: Engine) -> None:
+    from orchestrator.execution import propose_trade
+
+    clock = FixedClock(ny(3, 15))
+    runtime = await make_runtime(engine, clock, approval_policy="confirm_above:3000")
+    small = await propose_trade(runtime, buy("MSFT", quantity=10), as_of=clock.now())
+    large = await propose_trade(runtime, buy("AAPL", quantity=10_000), as_of=clock.now())
+    unknown = await propose_trade(runtime, buy("TSLA"), as_of=clock.now())
+
+    assert small.order_status == "submitted"
+    # 10,000 shares clamped to 50 (MAX_ORDER_NOTIONAL 5,000), then held for a person.
+    assert (large.verdict_quantity, large.approval_status, large.order_id) == (50, "pending", None)
+    assert "unknown symbol TSLA" in unknown.dropped_reason
+    assert {r.source for r in rows(engine, TradeProposalRow)} == {"tool"}
+    assert [o.symbol for o in rows(engine, OrderRow)] == ["MSFT"]
