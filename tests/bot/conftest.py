@@ -8,6 +8,7 @@ facade on a temporary SQLite database with the offline data sample and no OpenAI
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,21 +35,63 @@ def telegram() -> Iterator[FakeTelegramServer]:
         yield server
 
 
+def _service_env(folder: Path) -> dict[str, str]:
+    return {
+        "DATA_PROVIDER": "offline",
+        "DATABASE_URL": f"sqlite:///{folder / 'bot.db'}",
+        "VAR_DIR": str(folder),
+        "BROKER": "sim",
+        "APPROVAL_POLICY": "confirm_all",
+    }
+
+
+@pytest.fixture(scope="session")
+def trained_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh database whose forecast model is already trained on the offline sample.
+
+    Training takes tens of seconds on a busy machine; each test starts from a copy of this
+    database (the model registry points at the model file kept here), so only one test run pays.
+    """
+    from orchestrator.service.facade import Orchestrator
+
+    folder = tmp_path_factory.mktemp("bot-template")
+
+    async def train() -> None:
+        service = await Orchestrator.create(get_settings())
+        try:
+            await service.forecast("AAPL")
+        finally:
+            await service.close()
+            service.runtime.engine.dispose()  # checkpoints the WAL into bot.db
+
+    with pytest.MonkeyPatch.context() as env:
+        for name in Settings.model_fields:
+            env.delenv(name.upper(), raising=False)
+        for name, value in _service_env(folder).items():
+            env.setenv(name, value)
+        get_settings.cache_clear()
+        asyncio.run(train())
+    get_settings.cache_clear()
+    return folder / "bot.db"
+
+
 @pytest.fixture
 def bot_settings(
-    telegram: FakeTelegramServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    telegram: FakeTelegramServer,
+    trained_database: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Settings:
     """Settings of a private bot with one admin and one member, on the offline sample."""
-    (tmp_path / "var").mkdir(exist_ok=True)
+    folder = tmp_path / "var"
+    folder.mkdir(exist_ok=True)
+    shutil.copyfile(trained_database, folder / "bot.db")
     env = {
+        **_service_env(folder),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_BASE_URL": telegram.base_url,
         "TELEGRAM_ALLOWED_CHAT_IDS": f"{ADMIN},{MEMBER}",
         "TELEGRAM_ADMIN_USER_IDS": str(ADMIN),
-        "DATA_PROVIDER": "offline",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'bot.db'}",
-        "BROKER": "sim",
-        "APPROVAL_POLICY": "confirm_all",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -71,11 +114,6 @@ async def ext_bot(telegram: FakeTelegramServer) -> AsyncIterator[ExtBot[None]]:
         yield bot
 
 
-async def wait_until_polling(telegram: FakeTelegramServer) -> None:
-    await telegram.wait_for("getUpdates", timeout=15)
-    await asyncio.sleep(0)
-
-
 @pytest.fixture
 async def service(bot_settings: Settings) -> AsyncIterator[Orchestrator]:
     """The real service facade over a fresh SQLite database and the offline sample."""
@@ -96,19 +134,46 @@ class RunningBot:
         self.telegram = telegram
 
     async def say(
-        self, chat_id: int, text: str, *, user_id: int | None = None, replies: int = 1
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        replies: int = 1,
+        expect: str = "",
     ) -> list[Call]:
-        """Send `text` as a person and wait for `replies` messages (or photos) in that chat."""
+        """Send `text` as a person; wait for `replies` new messages (or photos) in that chat,
+        counting only those containing `expect` (alerts may arrive in between)."""
         before = len(self.sent_to(chat_id))
         self.telegram.send_text(chat_id, text, user_id=user_id)
-        deadline = asyncio.get_running_loop().time() + REPLY_TIMEOUT
-        while len(self.sent_to(chat_id)) < before + replies:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"no reply to {text!r} in chat {chat_id}: {self.sent_to(chat_id)}"
-                )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLY_TIMEOUT
+        while True:
+            new = [c for c in self.sent_to(chat_id)[before:] if expect in text_of(c)]
+            if len(new) >= replies:
+                return new
+            if loop.time() > deadline:
+                seen = [text_of(c)[:80] for c in self.sent_to(chat_id)[before:]]
+                raise AssertionError(f"no reply to {text!r} with {expect!r}: {seen}")
             await asyncio.sleep(0.01)
-        return self.sent_to(chat_id)[before:]
+
+    async def wait_for_text(self, chat_id: int, expect: str, *, edited: bool = False) -> Call:
+        """The first message sent (or, with `edited`, edit made) in a chat containing `expect`."""
+        method = ("editMessageText",) if edited else ("sendMessage", "sendPhoto")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLY_TIMEOUT
+        while True:
+            for call in list(self.telegram.calls):
+                if (
+                    call.method in method
+                    and call.params.get("chat_id") == chat_id
+                    and expect in text_of(call)
+                ):
+                    return call
+            if loop.time() > deadline:
+                seen = [text_of(c)[:80] for c in self.sent_to(chat_id)[-8:]]
+                raise AssertionError(f"nothing with {expect!r} in chat {chat_id}: {seen}")
+            await asyncio.sleep(0.01)
 
     def sent_to(self, chat_id: int) -> list[Call]:
         return [
@@ -116,6 +181,11 @@ class RunningBot:
             for c in list(self.telegram.calls)
             if c.method in ("sendMessage", "sendPhoto") and c.params.get("chat_id") == chat_id
         ]
+
+
+def text_of(call: Call) -> str:
+    """The text or caption of a message the bot sent or edited."""
+    return str(call.params.get("text") or call.params.get("caption") or "")
 
 
 # Generous for a loaded 2-core machine; a healthy reply takes well under a second.

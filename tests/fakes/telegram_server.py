@@ -37,6 +37,7 @@ class Call:
     params: dict[str, Any]
     at: float
     files: dict[str, bytes] = field(default_factory=dict)
+    result: Any = None  # what the server answered (a sent message carries its message_id)
 
 
 class FakeTelegramServer:
@@ -148,6 +149,11 @@ class FakeTelegramServer:
                 raise AssertionError(f"no {count} x {method} {match} within {timeout}s: {seen}")
             await asyncio.sleep(0.01)
 
+    @staticmethod
+    def message_id_of(call: Call) -> int:
+        """The id of the message a `sendMessage` / `sendPhoto` call created."""
+        return int(call.result["message_id"])
+
     def texts_to(self, chat_id: int) -> list[str]:
         """Texts and captions of every message the bot sent to a chat, in order."""
         return [
@@ -181,7 +187,16 @@ class FakeTelegramServer:
         return batch
 
     def _dispatch(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> Any:
-        self.calls.append(Call(method, params, time.monotonic(), files))
+        call = Call(method, params, time.monotonic(), files)
+        if method == "getUpdates":
+            # Recorded when asked, not after its long poll: tests wait for the bot to be polling.
+            self.calls.append(call)
+            return self._answer(method, params)
+        call.result = self._answer(method, params)
+        self.calls.append(call)
+        return call.result
+
+    def _answer(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return {**_user(BOT_ID), "is_bot": True, "username": BOT_USERNAME}
         if method == "getUpdates":
@@ -267,11 +282,14 @@ class FakeTelegramServer:
                     answer = {"ok": False, "error_code": 403, "description": str(exc.args[0])}
                     status = 403
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the bot stopped while its long poll was open
 
             do_GET = do_POST  # noqa: N815
 
