@@ -157,12 +157,13 @@ class AlpacaMarketData:
         return bars
 
     def get_quote(self, symbol: str, *, as_of: datetime) -> Quote:
+        from alpaca.data.enums import DataFeed
         from alpaca.data.requests import StockLatestTradeRequest
 
         symbol = symbol.upper()
         now = self.clock.now()
         if now - as_of <= _LIVE_WINDOW:
-            request = StockLatestTradeRequest(symbol_or_symbols=symbol, feed=self.feed)
+            request = StockLatestTradeRequest(symbol_or_symbols=symbol, feed=DataFeed(self.feed))
             trades = self._call(lambda: self._bars.get_stock_latest_trade(request), "a quote")
             trade = trades.get(symbol) if isinstance(trades, dict) else None
             if trade is not None and trade.price > 0:

@@ -79,7 +79,7 @@ class NewsIndex:
 
 
 def _news_item(record: dict[str, object]) -> NewsItem:
-    published = pd.Timestamp(record["published_at"])  # type: ignore[arg-type]
+    published = pd.Timestamp(record["published_at"])
     return NewsItem(
         id=str(record["id"]),
         symbols=tuple(record["symbols"]),  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ Failure contract:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
@@ -230,7 +231,7 @@ class YFinanceMarketData:
         items: dict[str, NewsItem] = {}
         for symbol in (s.upper() for s in symbols):
             raw: Any = self._call(
-                lambda s=symbol: self._yf.Ticker(s).get_news(count=max(limit, 10)),
+                functools.partial(self._yf.Ticker(symbol).get_news, count=max(limit, 10)),
                 f"news of {symbol}",
             )
             for entry in raw or []:

@@ -95,7 +95,7 @@ class MarketNewsRangeRow(SQLModel, table=True):
     fetched_at: datetime = utc_field(default_now=True)
 
 
-def _insert(session: Session, table: Any):  # type: ignore[no-untyped-def]
+def _insert(session: Session, table: Any) -> Any:
     dialect = session.get_bind().dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
@@ -120,13 +120,15 @@ def load_bar_history(
 ) -> tuple[pd.DataFrame, list[tuple[date, date]]]:
     """Every stored bar of one symbol and the ranges fetched completely."""
     ranges = session.exec(
-        select(MarketBarRangeRow.start_date, MarketBarRangeRow.end_date)
+        select(col(MarketBarRangeRow.start_date), col(MarketBarRangeRow.end_date))
         .where(MarketBarRangeRow.provider == provider)
         .where(MarketBarRangeRow.symbol == symbol)
         .where(MarketBarRangeRow.bar_interval == interval)
     ).all()
     statement = (
-        select(MarketBarRow.session_date, *(getattr(MarketBarRow, c) for c in BAR_COLUMNS))
+        select(  # type: ignore[call-overload]
+            MarketBarRow.session_date, *(getattr(MarketBarRow, c) for c in BAR_COLUMNS)
+        )
         .where(MarketBarRow.provider == provider)
         .where(MarketBarRow.symbol == symbol)
         .where(MarketBarRow.bar_interval == interval)
@@ -161,7 +163,7 @@ def save_bars(
     if rows:
         # One Core statement executed with many parameter sets (executemany / psycopg's batched
         # insertmanyvalues): a 1000-row VALUES clause built per chunk costs ~1 s to compile.
-        statement = _insert(session, MarketBarRow.__table__)
+        statement = _insert(session, MarketBarRow.__table__)  # type: ignore[attr-defined]
         statement = statement.on_conflict_do_update(
             index_elements=["provider", "symbol", "bar_interval", "session_date"],
             set_={c: statement.excluded[c] for c in (*BAR_COLUMNS, "fetched_at")},
@@ -220,7 +222,7 @@ def count_news(
         .select_from(MarketNewsSymbolRow)
         .join(
             MarketNewsRow,
-            (MarketNewsRow.provider == MarketNewsSymbolRow.provider)
+            (MarketNewsRow.provider == MarketNewsSymbolRow.provider)  # type: ignore[arg-type]
             & (MarketNewsRow.news_id == MarketNewsSymbolRow.news_id),
         )
         .where(MarketNewsSymbolRow.provider == provider)
@@ -253,7 +255,7 @@ def save_news(
             }
             for item in items
         ]
-        news = _insert(session, MarketNewsRow.__table__)
+        news = _insert(session, MarketNewsRow.__table__)  # type: ignore[attr-defined]
         connection = session.connection()
         connection.execute(
             news.on_conflict_do_nothing(index_elements=["provider", "news_id"]), rows
@@ -264,7 +266,7 @@ def save_news(
             for symbol in set(item.symbols)
         ]
         if links:
-            statement = _insert(session, MarketNewsSymbolRow.__table__)
+            statement = _insert(session, MarketNewsSymbolRow.__table__)  # type: ignore[attr-defined]
             connection.execute(statement.on_conflict_do_nothing(), links)
     for symbol, (start_at, end_at) in windows.items():
         session.add(
