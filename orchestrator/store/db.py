@@ -73,9 +73,10 @@ def upgrade_database(engine: Engine) -> None:
         try:
             command.upgrade(alembic_config(engine), "heads")
         except OperationalError as exc:
+            reason = " ".join(str(exc.orig).split()).rstrip(".?")  # drivers add line breaks
             raise ConfigError(
                 f"Cannot open the database at DATABASE_URL ({engine.url.render_as_string()}): "
-                f"{exc.orig}. Check that the server runs and the URL is right."
+                f"{reason}. Check that the server runs and the URL is right."
             ) from exc
 
 
