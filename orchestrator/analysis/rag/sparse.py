@@ -21,6 +21,7 @@ vector, which matches nothing).
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections import Counter
@@ -52,7 +53,8 @@ STOP_WORDS = frozenset(
 _WORD_FORMS = {"percentage": "percent", "pct": "percent", "bn": "billion", "mln": "million"}
 
 
-def _normalise(token: str) -> list[str]:
+@functools.lru_cache(maxsize=262_144)  # a corpus has far fewer distinct tokens than that
+def _normalise(token: str) -> tuple[str, ...]:
     if token[0] == "$" or token[0].isdigit():
         percent = token.endswith("%")
         number = token.lstrip("$").rstrip("%").replace(",", "")
@@ -60,12 +62,10 @@ def _normalise(token: str) -> list[str]:
             number = number.rstrip(".")
         if "." in number:  # "$1,234.50" and "1234.5" are the same figure
             number = number.rstrip("0").rstrip(".")
-        out = [number] if number else []
-        if percent:
-            out.append("percent")
-        return out
+        out = (number,) if number else ()
+        return (*out, "percent") if percent else out
     if token in STOP_WORDS or len(token) < 2:
-        return []
+        return ()
     token = _WORD_FORMS.get(token, token)
     if token.endswith("'s"):
         token = token[:-2]
@@ -73,7 +73,7 @@ def _normalise(token: str) -> list[str]:
         token = token[:-3] + "y"
     elif len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
         token = token[:-1]
-    return [token]
+    return (token,)
 
 
 def tokenize(text: str) -> list[str]:
