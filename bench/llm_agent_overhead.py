@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import sys
@@ -120,10 +121,22 @@ class Timer:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-async def _raw(base_url: str, http: Any, rounds: int, steps: int) -> tuple[float, float]:
+@functools.cache
+def _raw_client(base_url: str, http: Any) -> Any:
+    """One SDK client for the whole run (kept connections), like a long-lived service."""
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0, http_client=http)
+    return AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0, http_client=http)
+
+
+@functools.cache
+def _agent_client(base_url: str, http: Any, engine: Any) -> OpenAIClient:
+    settings = load_settings(openai_base_url=base_url, openai_api_key="x", llm_cache="record")
+    return OpenAIClient(settings, engine, http_client=http)
+
+
+async def _raw(base_url: str, http: Any, rounds: int, steps: int) -> tuple[float, float]:
+    client = _raw_client(base_url, http)
     # The same system prompt, tools and parameters as the agent sends: only our code differs.
     tools = _registry().schemas()
     messages: list[dict[str, Any]] = [
@@ -158,8 +171,8 @@ async def _raw(base_url: str, http: Any, rounds: int, steps: int) -> tuple[float
 async def _agent(
     base_url: str, http: Any, rounds: int, steps: int, engine: Any
 ) -> tuple[float, float]:
-    settings = load_settings(openai_base_url=base_url, openai_api_key="x", llm_cache="record")
-    client = OpenAIClient(settings, engine, http_client=http)
+    client = _agent_client(base_url, http, engine)
+    settings = client.settings
     registry = _registry()
     ctx = ToolContext(settings=settings)
     system = ("You are a benchmark.", "bench")
@@ -204,9 +217,15 @@ async def main() -> None:
     calls = options.rounds * options.steps
     rows = []
     for _ in range(options.repeats):
-        raw = await _raw(base_url, http, options.rounds, options.steps)
-        agent = await _agent(base_url, http, options.rounds, options.steps, engine)
-        row = [t / calls * 1000 for t in (*raw, *agent)]
+        # Alternate one raw and one agent conversation at a time, so that load from other
+        # processes (which comes and goes) falls on both sides alike.
+        totals = [0.0, 0.0, 0.0, 0.0]
+        for _ in range(options.rounds):
+            raw = await _raw(base_url, http, 1, options.steps)
+            agent = await _agent(base_url, http, 1, options.steps, engine)
+            for i, value in enumerate((*raw, *agent)):
+                totals[i] += value
+        row = [t / calls * 1000 for t in totals]
         rows.append(row)
         print(
             f"per round trip: raw {row[0]:6.2f} ms wall {row[1]:6.2f} ms cpu | agent "
