@@ -26,6 +26,7 @@ Current holdings are always returned (after the ranked candidates), even when fi
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from orchestrator.analysis.lexicon import default_lexicon
 from orchestrator.data.base import MarketData
 from orchestrator.data.frames import last_known_session
 from orchestrator.errors import DataError, ProviderError
+
+log = logging.getLogger(__name__)
 
 # 52 weeks of sessions plus room for holidays: the longest factor (52-week high) needs 252.
 LOOKBACK_DAYS = 400
@@ -165,9 +168,10 @@ def news_factors(
             items = market_data.get_news(
                 [symbol], as_of=as_of, since=as_of - NEWS_WINDOW, limit=NEWS_LIMIT
             )
-        except ProviderError:
-            raise
-        except DataError:
+        except (DataError, ProviderError) as exc:
+            # One ticker's news outage must not stop the screen: it ranks without news factors,
+            # and the analysis step records the failure on that candidate.
+            log.warning("news factors for %s unavailable: %s", symbol, exc)
             continue
         recent = [lexicon.classify(i.headline).score for i in items if i.published_at > recent_from]
         older = [lexicon.classify(i.headline).score for i in items if i.published_at <= recent_from]
