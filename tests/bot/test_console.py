@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 
 from rich.console import Console
 
-from orchestrator.cli.chat import html_to_rich
+from orchestrator.cli.chat import ConsoleChat, html_to_rich
+from orchestrator.config import Settings
+from orchestrator.service.facade import Orchestrator
 
 
 def rendered(html: str) -> str:
@@ -28,3 +31,66 @@ def test_text_that_looks_like_rich_markup_is_shown_as_is() -> None:
 def test_links_show_their_address() -> None:
     text = rendered('<a href="https://example.com/a">Apple beats</a> — Reuters')
     assert text == "Apple beats (https://example.com/a) — Reuters\n"
+
+
+async def test_the_console_runs_the_same_commands_over_the_real_service(
+    service: Orchestrator, tmp_path: Path
+) -> None:
+    out = Console(file=StringIO(), width=200, color_system=None)
+    chat = ConsoleChat(service, out, tmp_path / "charts")
+    lines = iter(
+        [
+            "/status",
+            "/killswitch maybe",
+            "/frobnicate",
+            "/chart AAPL",
+            "How is AAPL doing?",
+            "/cycle",
+            "/quit",
+            "/status",  # never read: /quit ends the session
+        ]
+    )
+
+    async def read() -> str | None:
+        return next(lines, None)
+
+    await chat.run(read)
+    await service.bus.close()  # lets the cycle's alerts print
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "Mode: demo (paper), broker sim" in text
+    assert "/killswitch needs on or off: /killswitch on" in text
+    assert "There is no /frobnicate command. See /help." in text
+    (png,) = (tmp_path / "charts").glob("chart-*.png")
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert "offline rules engine" in text
+    # The cycle's proposals are printed with what to type instead of buttons; the console
+    # acts as an admin, so it could approve them.
+    pending = await service.pending_approvals()
+    assert pending
+    for approval in pending:
+        assert f"Trade proposal #{approval.id}" in text
+        assert f"/approve {approval.id}  or  /reject {approval.id}" in text
+    assert text.count("Mode: demo") == 1
+
+
+async def test_the_console_approves_as_the_console_user(service: Orchestrator) -> None:
+    out = Console(file=StringIO(), width=200, color_system=None)
+    chat = ConsoleChat(service, out, Path("charts"))
+    await chat.handle("/cycle")
+    approval = (await service.pending_approvals())[0]
+    await chat.handle(f"/approve {approval.id}")
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert f"Trade proposal #{approval.id}" in text and "Executed" in text
+    (order,) = [o for o in await service.orders() if o.symbol == approval.symbol]
+    assert order.quantity == approval.quantity
+
+
+def test_fingpt_chat_runs_lines_without_a_telegram_token(bot_settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    result = CliRunner().invoke(app, ["chat", "-c", "/risk", "-c", "/pending"])
+    assert result.exit_code == 0, result.output
+    assert "Kill switch off; trading on" in result.output
+    assert "Nothing is waiting for approval." in result.output
