@@ -88,7 +88,7 @@ class ApprovalResolved(Payload):
     _id = field_validator("approval_id", mode="before")(_id_text)
     decision: Literal["approved", "rejected", "expired"]
     user_id: int | None = None
-    by: str = Field("", description="Who resolved it (user id, 'cli', or 'timeout')")
+    by: str = ""  # who resolved it: a user id, "cli", or "timeout"
     # After an approve: executed (order sent) or failed (risk or the broker refused), with why.
     outcome: str = ""
     note: str = ""
@@ -102,7 +102,7 @@ class ProposalCreated(Payload):
     quantity: float | None = None
     target_weight: float | None = None
     confidence: float | None = None
-    reason: str = Field("", description="Why a dropped proposal never reached risk")
+    reason: str = ""  # why a dropped proposal never reached risk
     proposal_id: int | None = None
 
 

@@ -165,9 +165,11 @@ async def approve(runtime: Runtime, approval_id: str, *, user: str) -> ApprovalO
         symbol=row.symbol,
         side=Side(row.side),
         quantity=row.quantity,
+        target_weight=None,
         order_type=OrderType(row.order_type),
         limit_price=row.limit_price,
         confidence=row.confidence,
+        horizon_days=5,
         rationale=row.rationale,
     )
     desk = await open_desk(runtime, now)
@@ -285,9 +287,18 @@ async def expire_due(runtime: Runtime) -> list[ApprovalView]:
     expired = []
     for row in await _db(runtime, due):
         if await _expire(runtime, row):
-            final = await _db(runtime, lambda s, i=row.id: approval_view(store.get_approval(s, i)))
-            expired.append(final)
+            expired.append(await _view_of(runtime, row.id))
     return expired
+
+
+async def _view_of(runtime: Runtime, approval_id: str) -> ApprovalView:
+    def load(session: Any) -> ApprovalView:
+        row = store.get_approval(session, approval_id)
+        if row is None:
+            raise NotFoundError(f"No approval {approval_id}.")
+        return approval_view(row)
+
+    return await _db(runtime, load)
 
 
 def _cycle_regime(session: Any, cycle_id: int | None) -> str | None:

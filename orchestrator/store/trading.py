@@ -312,7 +312,9 @@ def claim_approval(
 
 def pending_approvals(session: Session) -> list[ApprovalRow]:
     statement = (
-        select(ApprovalRow).where(ApprovalRow.status == "pending").order_by(ApprovalRow.created_at)
+        select(ApprovalRow)
+        .where(ApprovalRow.status == "pending")
+        .order_by(col(ApprovalRow.created_at))
     )
     return list(session.exec(statement))
 
