@@ -22,15 +22,13 @@ from orchestrator.service.jobs import daily_summary, evaluate_day, warm_up
 from orchestrator.service.process import STOPPED_REASON, ServiceProcess
 from orchestrator.store.cycles import CycleRow
 from orchestrator.store.trading import OrderRow
-from tests.cycle.conftest import UNIVERSE, sample_settings
 from tests.events.helpers import eventually
 from tests.fakes.openai_server import fake_openai_factory  # noqa: F401 (fixture)
 from tests.fakes.telegram_server import FakeTelegramServer
+from tests.process.conftest import UNIVERSE, process_settings, var_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAT = 4242
-# Two candidates keep each cycle short; the process wiring, not the cycle, is under test here.
-FEW = {"max_candidates": 2}
 
 
 def free_port() -> int:
@@ -60,12 +58,11 @@ def sample(text: str, name: str) -> float:
 async def test_one_process_runs_the_cycle_metrics_and_the_bot() -> None:
     port = free_port()
     with FakeTelegramServer() as telegram:
-        settings = sample_settings(
+        settings = process_settings(
             metrics_port=port,
             telegram_bot_token="123456:TEST-token",
             telegram_base_url=telegram.base_url,
             telegram_allowed_chat_ids=str(CHAT),
-            **FEW,
         )
         service = await Orchestrator.create(settings)
         process = ServiceProcess(service, cycle_at_start=True, grace_seconds=60)
@@ -99,7 +96,7 @@ async def test_one_process_runs_the_cycle_metrics_and_the_bot() -> None:
 
 
 async def test_stopping_mid_cycle_ends_it_at_the_next_step_boundary() -> None:
-    service = await Orchestrator.create(sample_settings(**FEW))
+    service = await Orchestrator.create(process_settings())
     process = ServiceProcess(service, cycle_at_start=True, grace_seconds=60)
     seen: list[str] = []
     stop = asyncio.Event()
@@ -122,7 +119,7 @@ async def test_stopping_mid_cycle_ends_it_at_the_next_step_boundary() -> None:
 
 
 async def test_daily_jobs_on_the_sample() -> None:
-    service = await Orchestrator.create(sample_settings(universe=UNIVERSE + ",NOSUCH", **FEW))
+    service = await Orchestrator.create(process_settings(universe=UNIVERSE + ",NOSUCH"))
     got: list[Event] = []
 
     async def on_summary(event: Event) -> None:
@@ -179,7 +176,7 @@ async def test_sigterm_mid_cycle_leaves_a_consistent_database(
         "MAX_CANDIDATES": "2",
         "APPROVAL_POLICY": "auto",
         "DATABASE_URL": f"sqlite:///{database}",
-        "VAR_DIR": str(tmp_path / "var"),
+        "VAR_DIR": str(var_dir()),
         "OPENAI_BASE_URL": fake.base_url,
         "OPENAI_API_KEY": "test-key",
         "METRICS_PORT": "0",
