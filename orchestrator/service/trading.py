@@ -198,7 +198,11 @@ async def approve(runtime: Runtime, approval_id: str, *, user: str) -> ApprovalO
     order, problem = await send(
         runtime, proposal, verdict, client_order_id=coid, cycle_id=row.cycle_id
     )
-    if order is None or problem:
+    if order is None:
+        # Sent, but the broker's answer was lost: the order's fate is settled by the next sync or
+        # restart (reconciliation), so the approval stays "approved" rather than "failed".
+        return await _resolved(runtime, row, approvals.APPROVED, problem, user=user)
+    if problem:
         return await _resolved(runtime, row, approvals.FAILED, problem, user=user, order=order)
     resized = ""
     if verdict.status == VerdictStatus.RESIZED:
@@ -227,7 +231,12 @@ async def _resolved(
         outcome=status,
         note=note,
     )
-    message = note if status == approvals.EXECUTED else f"Not executed: {note}"
+    if status == approvals.EXECUTED:
+        message = note
+    elif status == approvals.APPROVED:
+        message = f"Approved and sent, not yet confirmed: {note}"
+    else:
+        message = f"Not executed: {note}"
     return ApprovalOutcome(
         approval=approval_view(final),
         message=message,
