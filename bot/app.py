@@ -139,7 +139,7 @@ def build_application(
     )
     application.add_handler(CallbackQueryHandler(on_approval_button, pattern=APPROVAL_PATTERN))
     application.add_handler(CallbackQueryHandler(on_stale_button))
-    application.add_error_handler(on_error)  # type: ignore[arg-type]
+    application.add_error_handler(on_error)
 
     if not settings.telegram_allowed_chat_ids:
         log.warning("TELEGRAM_ALLOWED_CHAT_IDS is empty: the bot will refuse every chat")

@@ -34,16 +34,17 @@ async def on_approval_button(update: Update, context: BotContext) -> None:
         return
     action, approval_id = match.groups()
     user = update.effective_user
-    user_id = user.id if user else None
+    if user is None:  # the admin check already refused it; kept for the type checker
+        return
     message = query.message
     if message is not None:
         # This message is edited here; the approval.resolved alert edits only the others.
         context.bot_data.approvals.take(approval_id, message.chat.id)
     decide = context.service.approve if action == "ap" else context.service.reject
-    outcome = await decide(approval_id, user_id)
+    outcome = await decide(approval_id, user.id)
     try:
         await query.edit_message_text(
-            format_approval_outcome(outcome, by=user.first_name if user else ""),
+            format_approval_outcome(outcome, by=user.first_name),
             reply_markup=None,
         )
     except BadRequest as exc:

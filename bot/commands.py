@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import format as fmt
-from orchestrator.errors import UserFacingError
+from orchestrator.errors import PermissionDenied, UserFacingError
 
 if TYPE_CHECKING:
     from orchestrator.service.facade import Orchestrator
@@ -98,6 +98,14 @@ def id_arg(name: str, args: Sequence[str]) -> str:
     return args[0]
 
 
+def actor(user: User) -> int | str:
+    """Who acts, for the record. Faces let only known admins act, so an anonymous actor here
+    is a bug in a face; it is refused rather than recorded as nobody."""
+    if user.user_id is None:
+        raise PermissionDenied("Only a known user can do that.")
+    return user.user_id
+
+
 def no_args(name: str, args: Sequence[str]) -> None:
     if args:
         raise UsageError(f"/{name} takes no arguments")
@@ -173,7 +181,7 @@ async def chart(service: Orchestrator, args: Sequence[str], user: User) -> Reply
 
 async def cycle(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
     no_args("cycle", args)
-    return Reply(fmt.format_cycle(await service.run_cycle_now(requested_by=user.user_id)))
+    return Reply(fmt.format_cycle(await service.run_cycle_now(requested_by=str(actor(user)))))
 
 
 async def pending(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
@@ -184,24 +192,24 @@ async def pending(service: Orchestrator, args: Sequence[str], user: User) -> Rep
 
 
 async def approve(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
-    outcome = await service.approve(id_arg("approve", args), user.user_id)
+    outcome = await service.approve(id_arg("approve", args), actor(user))
     return Reply(fmt.format_approval_outcome(outcome, by=user.name))
 
 
 async def reject(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
-    outcome = await service.reject(id_arg("reject", args), user.user_id)
+    outcome = await service.reject(id_arg("reject", args), actor(user))
     return Reply(fmt.format_approval_outcome(outcome, by=user.name))
 
 
 async def pause(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
     no_args("pause", args)
-    await service.pause(user.user_id)
+    await service.pause(actor(user))
     return Reply("⏸ Paused: no new cycles run until /resume. Pending approvals still count.")
 
 
 async def resume(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
     no_args("resume", args)
-    await service.resume(user.user_id)
+    await service.resume(actor(user))
     return Reply("▶️ Resumed: cycles run on schedule again.")
 
 
@@ -209,7 +217,7 @@ async def killswitch(service: Orchestrator, args: Sequence[str], user: User) -> 
     if len(args) != 1 or args[0].lower() not in ("on", "off"):
         raise UsageError("/killswitch needs on or off: /killswitch on")
     on = args[0].lower() == "on"
-    await service.set_kill_switch(on, user.user_id)
+    await service.set_kill_switch(on, actor(user))
     if on:
         return Reply("⛔ Kill switch ON: all trading is halted until /killswitch off.")
     return Reply("✅ Kill switch off: trading may resume.")
@@ -242,7 +250,11 @@ async def lessons(service: Orchestrator, args: Sequence[str], user: User) -> Rep
 
 async def ask(service: Orchestrator, text: str, user: User) -> Reply:
     """Free text: the agent answers with this chat's memory."""
-    return Reply(fmt.format_answer(await service.ask(user.chat_id, text, user.user_id)))
+    return Reply(
+        fmt.format_answer(
+            await service.ask(user.chat_id, text, "" if user.user_id is None else user.user_id)
+        )
+    )
 
 
 COMMANDS: dict[str, Command] = {

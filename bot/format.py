@@ -77,7 +77,8 @@ def format_status(s: StatusView) -> str:
         f"LLM: {escape(s.llm)} · data: {escape(s.data_provider)}",
         f"Last cycle: {when(s.last_cycle_at)}"
         + (f" ({escape(s.last_cycle_status)})" if s.last_cycle_status else ""),
-        f"Next cycle: {when(s.next_cycle_at)}",
+        # None when no scheduler runs in this process (the bot alone): not the same as "never".
+        f"Next cycle: {when(s.next_cycle_at) if s.next_cycle_at else 'not scheduled here'}",
         f"Pending approvals: {s.pending_approvals}",
         f"Regime: {escape(s.regime)}" if s.regime else None,
     )
