@@ -115,6 +115,22 @@ def ingest_news(
     _print_ingest(view)
 
 
+@ingest_app.command("history")
+def ingest_history() -> None:
+    """Ingest the bot's own past decisions, outcomes and lessons from the database (cycles add
+    new ones automatically; this backfills)."""
+    with _progress() as progress:
+        task = progress.add_task("records", total=None, chunks=0)
+        view = run_async(
+            knowledge.ingest_history(
+                on_progress=lambda docs, chunks: progress.update(
+                    task, completed=docs, chunks=chunks
+                )
+            )
+        )
+    _print_ingest(view)
+
+
 @knowledge_app.command("search")
 def search(
     query: Annotated[str, typer.Argument(help="What to look for")],

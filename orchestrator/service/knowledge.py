@@ -11,7 +11,7 @@ import asyncio
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.analysis.rag import KnowledgeBase, build_knowledge_base
@@ -179,6 +179,37 @@ async def ingest_record(
     """Ingest one of the bot's own decisions, outcomes or lessons."""
     document = record_document(kind, text, tickers=tuple(tickers), at=at, title=title)
     return await _ingest([document], None)
+
+
+async def ingest_history(*, on_progress: ProgressCallback | None = None) -> IngestView:
+    """Ingest the bot's own past decisions (stored cycle records), outcomes and lessons.
+
+    Cycles feed these automatically; this backfills a database that predates the knowledge base
+    (or a new embedding model's empty collection). Already-present records are skipped.
+    """
+    from orchestrator.analysis.rag.feed import (
+        decision_documents,
+        lesson_document,
+        outcome_document,
+    )
+    from orchestrator.store.cycles import latest_cycles
+    from orchestrator.store.db import session_scope
+    from orchestrator.store.feedback import outcomes, recent_lessons
+
+    def collect() -> list[SourceDocument]:
+        with session_scope(get_engine()) as session:
+            cycles = latest_cycles(session, limit=1_000_000)
+            evaluated = outcomes(session)
+            lessons = recent_lessons(session, limit=1_000_000, before=datetime.now(UTC))
+        documents: list[SourceDocument] = []
+        for row in reversed(cycles):
+            if row.record and row.record.get("as_of"):
+                documents.extend(decision_documents(row.record))
+        documents.extend(outcome_document(row) for row in evaluated)
+        documents.extend(lesson_document(row) for row in lessons if row.text.strip())
+        return documents
+
+    return await _ingest(await asyncio.to_thread(collect), on_progress)
 
 
 async def search(

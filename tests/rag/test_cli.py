@@ -157,3 +157,36 @@ def test_openai_compatible_embeddings(
     finally:
         client.close()
     assert names == ["kb_openai-text-embedding-3-small-64"]  # one collection per model
+
+
+def test_ingest_history_backfills_decisions_outcomes_and_lessons(local_model: None) -> None:
+    from datetime import UTC, datetime
+
+    from orchestrator.cycle_record import CycleRecord, ProposalRecord
+    from orchestrator.store.cycles import claim_slot, finish_cycle
+    from orchestrator.store.db import get_engine, session_scope
+    from orchestrator.store.feedback import LessonRow, add_lesson
+
+    as_of = datetime(2015, 3, 2, 15, 30, tzinfo=UTC)
+    with session_scope(get_engine()) as session:
+        cycle_id = claim_slot(session, slot="2015-03-02T15:30", mode="backtest", as_of=as_of)
+    record = CycleRecord(
+        cycle_id=cycle_id,
+        slot="2015-03-02T15:30",
+        mode="backtest",
+        as_of=as_of,
+        proposals=[ProposalRecord(symbol="KO", side="sell", quantity=5, verdict="blocked")],
+    )
+    with session_scope(get_engine()) as session:
+        finish_cycle(
+            session, cycle_id, status="completed", error="", record=record.model_dump(mode="json")
+        )
+        add_lesson(session, LessonRow(created_at=as_of, symbol="KO", text="Dividend stocks lag."))
+    out = " ".join(_invoke("ingest", "history").split())
+    assert "2 document(s) added" in out
+    again = " ".join(_invoke("ingest", "history").split())
+    assert "0 document(s) added" in again and "2 already present" in again
+    found = _invoke("knowledge", "search", "sell KO", "--type", "decision", "--as-of", "2015-03-03")
+    assert "Decision SELL KO" in found and "Risk verdict: blocked" in found
+    lesson = _invoke("knowledge", "search", "dividend", "--type", "lesson", "-t", "KO")
+    assert "Dividend stocks lag." in lesson

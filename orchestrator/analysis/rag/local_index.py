@@ -104,6 +104,10 @@ class LocalIndex:
         self._csc = None
         self._arrays = None
 
+    def document_of(self, point_id: str) -> str:
+        """The document id (content hash) a point belongs to."""
+        return self._doc_id[self._row_of[point_id]]
+
     def delete_document(self, doc_id: str) -> int:
         """Mark every point of `doc_id` deleted; returns how many."""
         removed = 0
