@@ -4,7 +4,9 @@ For each session of the data between start and end, the `FixedClock` moves to th
 close (when its daily bar becomes known) and, on rebalance sessions, `run_cycle(runtime, as_of,
 mode="backtest")` runs exactly as it does live. Orders it places wait in the `SimBroker` for the
 next session's open (with slippage and commission from settings). On the other sessions the
-broker is only brought up to date and the portfolio valued, so the equity curve is daily.
+broker is only brought up to date and the portfolio valued, so the equity curve is daily. After
+every session the live post-close job runs too (`feedback.evaluate_and_reflect`: outcomes,
+lessons, self-tuning weights), so `--adaptive on` learns in the replay as it would live.
 
 What makes it honest:
 - one cycle function: no second harness, the backtest exercises what trades live;
@@ -19,6 +21,7 @@ that fails stops the run with `BacktestFailed` naming the session (the row is ma
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -145,6 +148,7 @@ async def run_backtest(
     started = time.perf_counter()
     points: list[dict[str, float]] = []
     records: list[CycleRecord] = []
+    post_close_failures: list[str] = []
     # One native thread per model call: the cycle already analyses tickers in parallel, and
     # OpenMP pools (scikit-learn's trees) oversubscribing 2 cores made a backtest ~4x slower.
     limits = threadpool_limits(limits=1)
@@ -156,7 +160,7 @@ async def run_backtest(
             if day in rebalance:
                 slot = f"backtest:{backtest_id}:{day.isoformat()}"
                 try:
-                    records.append(await run_cycle(runtime, as_of, slot=slot, mode="backtest"))
+                    record = await run_cycle(runtime, as_of, slot=slot, mode="backtest")
                 except UserFacingError:
                     raise
                 except Exception as exc:
@@ -164,8 +168,11 @@ async def run_backtest(
                         f"backtest {backtest_id} stopped at {day.isoformat()}: the cycle failed "
                         f"({type(exc).__name__}: {exc})"
                     ) from exc
+                records.append(record)
+                await asyncio.to_thread(_date_proposals, engine, record.cycle_id, as_of)
             else:
                 await runtime.broker.sync(as_of)
+            await _post_close(runtime, as_of, day, post_close_failures)
             snapshot = await runtime.broker.snapshot()
             points.append(
                 {
@@ -199,6 +206,12 @@ async def run_backtest(
         out_dir=out_dir,
         llm_after_id=seeded,
     )
+    if post_close_failures:
+        run.result.warnings.insert(
+            0,
+            f"the post-close evaluation failed on {len(post_close_failures)} session(s) "
+            f"(first: {post_close_failures[0]}); adaptive weights and lessons missed those days",
+        )
     _keep_answers(engine, ledger, settings, config, after_id=seeded)
     row.status, row.finished_at = "completed", datetime.now(UTC)
     row.sessions, row.seconds = len(points), round(seconds, 3)
@@ -206,6 +219,23 @@ async def run_backtest(
     _save(ledger, row)
     engine.dispose()
     return run
+
+
+def _date_proposals(engine: Engine, cycle_id: int, as_of: datetime) -> None:
+    with session_scope(engine) as session:
+        store.date_proposals(session, cycle_id, as_of)
+
+
+async def _post_close(runtime: Any, as_of: datetime, day: date, failures: list[str]) -> None:
+    """The live post-close job, replayed: score decisions whose horizon ended, write lessons,
+    re-tune the signal weights. A failure is counted and reported, not fatal (as live)."""
+    from orchestrator.feedback import evaluate_and_reflect
+
+    try:
+        await evaluate_and_reflect(runtime, as_of)
+    except Exception as exc:
+        log.warning("post-close evaluation failed at %s", day, exc_info=True)
+        failures.append(f"{day.isoformat()}: {type(exc).__name__}: {exc}")
 
 
 def _seed_replay_cache(
