@@ -44,7 +44,17 @@ INTENTS = (
         _rx(r"forecast|predict|outlook|next week|will \S+ (go|rise|fall)"),
         ("get_forecast", "forecast"),
     ),
-    Intent("sentiment", _rx(r"sentiment|\bmood\b"), ("get_sentiment", "sentiment")),
+    Intent(
+        "sentiment",
+        _rx(r"sentiment|\bmood\b"),
+        ("analyze_sentiment", "get_sentiment", "sentiment"),
+    ),
+    Intent(
+        "selection",
+        _rx(r"what (should|to) (i )?buy|which stocks|\bscreen|\bpicks?\b|candidates"),
+        ("select_stocks",),
+        False,
+    ),
     Intent(
         "fundamentals",
         _rx(r"fundamental|\bp/?e\b|valuation|market cap|\beps\b|dividend|\bbeta\b"),
@@ -74,7 +84,8 @@ _WORD = re.compile(r"\$?[A-Za-z][A-Za-z.]{0,5}\b")
 HELP_TEXT = (
     "I can answer plain requests such as:\n"
     "- price of AAPL\n- news on TSLA\n- how is my portfolio\n- forecast for MSFT\n"
-    "- sentiment of AMZN\n- fundamentals of KO\n- profile of JNJ\n- price history of XOM"
+    "- sentiment of AMZN\n- fundamentals of KO\n- profile of JNJ\n- price history of XOM\n"
+    "- which stocks look interesting"
 )
 
 

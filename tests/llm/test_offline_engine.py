@@ -101,3 +101,15 @@ def test_ticker_extraction_ignores_ordinary_words() -> None:
     assert extract_symbols("What is the PE of $nvda and MSFT?", set()) == ["NVDA", "MSFT"]
     assert extract_symbols("how is apple doing", {"AAPL"}) == []
     assert extract_symbols("price of aapl", {"AAPL"}) == ["AAPL"]
+
+
+def test_analysis_requests_use_the_analysis_tools() -> None:
+    tools = _tools("get_quote", "analyze_sentiment", "forecast", "select_stocks")
+    _, sentiment = respond([{"role": "user", "content": "sentiment of AMZN"}], tools, set())
+    assert [(c.name, json.loads(c.arguments)) for c in sentiment] == [
+        ("analyze_sentiment", {"symbol": "AMZN"})
+    ]
+    _, forecast = respond([{"role": "user", "content": "forecast for MSFT"}], tools, set())
+    assert forecast[0].name == "forecast"
+    _, picks = respond([{"role": "user", "content": "which stocks look good?"}], tools, set())
+    assert [c.name for c in picks] == ["select_stocks"]
