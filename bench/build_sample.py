@@ -55,14 +55,14 @@ def _gzip_csv(frame: pd.DataFrame, path: Path) -> None:
         out.write(text)
 
 
-def build_prices(source: Path, tickers: list[str]) -> None:
+def build_prices(source: Path, tickers: list[str], output: Path = OUTPUT) -> None:
     for ticker in tickers:
         frame = pd.read_csv(source / "prices" / f"{ticker}.csv", dtype=str)
         frame = frame[(frame["Date"] >= FIRST) & (frame["Date"] <= LAST)]
-        _gzip_csv(frame, OUTPUT / f"{ticker}.csv.gz")
+        _gzip_csv(frame, output / f"{ticker}.csv.gz")
 
 
-def build_news(source: Path, tickers: list[str]) -> int:
+def build_news(source: Path, tickers: list[str], output: Path = OUTPUT) -> int:
     tweets = pd.read_csv(source / "tweets.csv.gz", dtype=str)
     tweets = tweets[tweets["ticker"].isin(tickers)].copy()
     tweets["published_at"] = pd.to_datetime(
@@ -84,7 +84,7 @@ def build_news(source: Path, tickers: list[str]) -> int:
             "source": "twitter",
         }
     ).sort_values(["published_at", "id"])
-    _gzip_csv(news, OUTPUT / "news.csv.gz")
+    _gzip_csv(news, output / "news.csv.gz")
     return len(news)
 
 

@@ -82,6 +82,13 @@ class OfflineEngine:
         try:
             answer = handler(dict(variables), schema)
             value = TypeAdapter(schema).validate_python(answer)
+        except LookupError as exc:  # a rule that has no answer for this input: a plain abstention
+            return StructuredResult(
+                value=None,
+                abstained_reason=f"the offline {task} rule abstains: {exc}",
+                engine=OFFLINE_LABEL,
+                model=OFFLINE_LABEL,
+            )
         except Exception as exc:  # a rule that fails abstains, like a model that fails
             log.warning("offline %s rule failed", task, exc_info=True)
             return StructuredResult(

@@ -1,0 +1,122 @@
+"""Cycle targets of issue 7, measured on StockNet data (88 tickers with tweets, 2014-2015).
+
+1. Wall time of a cycle with 50 candidates vs 1 candidate when every LLM call takes 300 ms
+   (fake OpenAI server on 127.0.0.1, real openai SDK); target ratio <= 1.3.
+2. LLM calls and tokens per ticker decision, from the call log; targets <= 3 and <= 6k.
+3. Our own overhead per ticker with the offline engine and warm caches; target <= 20 ms.
+
+Usage: .venv/bin/python bench/cycle_scaling.py [--stocknet ../shared/data/stocknet]
+Models are trained once before timing (the forecaster retrains monthly, not per cycle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from build_sample import build_news, build_prices  # noqa: E402
+
+from orchestrator.clock import FixedClock  # noqa: E402
+from orchestrator.config import Settings, load_settings  # noqa: E402
+from orchestrator.cycle import run_cycle  # noqa: E402
+from orchestrator.cycle_record import CycleRecord  # noqa: E402
+from orchestrator.runtime import Runtime, build_runtime  # noqa: E402
+from tests.fakes.cycle_answers import MODELS, cycle_answer  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+
+AS_OF = datetime(2015, 6, 16, 19, 30, tzinfo=UTC)  # a Tuesday afternoon in New York
+LATENCY = 0.3
+
+
+def settings_for(folder: Path, var: Path, tickers: list[str], n: int, **extra: Any) -> Settings:
+    return load_settings(
+        data_provider="csv",
+        data_dir=folder,
+        universe=",".join(tickers),
+        max_candidates=n,
+        max_concurrency=64,
+        min_avg_dollar_volume=0,
+        min_price=0,
+        approval_policy="auto",
+        metrics_port=0,
+        var_dir=var,
+        database_url=f"sqlite:///{var / f'bench-{n}-{time.monotonic_ns()}.db'}",
+        **extra,
+    )
+
+
+async def one_cycle(settings: Settings) -> tuple[CycleRecord, float, Runtime]:
+    runtime = await build_runtime(settings, clock=FixedClock(AS_OF), with_knowledge=False)
+    started = time.perf_counter()
+    record = await run_cycle(runtime, AS_OF, slot=f"bench:{time.monotonic_ns()}", mode="paper")
+    return record, time.perf_counter() - started, runtime
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stocknet", type=Path, default=ROOT.parent / "shared/data/stocknet")
+    source = parser.parse_args().stocknet
+    work = Path(tempfile.mkdtemp(prefix="fingpt-bench-"))
+    folder, var = work / "data", work / "var"
+    folder.mkdir()
+    var.mkdir()
+    tickers = sorted(p.stem for p in (source / "prices").glob("*.csv"))[:60]
+    build_prices(source, tickers, output=folder)
+    build_news(source, tickers, output=folder)
+
+    # Warm-up: trains and saves the forecaster, fills the sentiment cache of the offline engine.
+    await (await one_cycle(settings_for(folder, var, tickers, 50)))[2].close()
+
+    fake = FakeOpenAI()
+    fake.latency = LATENCY
+    fake.respond_with(cycle_answer)
+    llm = {
+        "openai_base_url": fake.base_url,
+        "openai_api_key": "bench",
+        "llm_model_sentiment": MODELS["sentiment"],
+        "llm_model_forecast": MODELS["forecast"],
+        "llm_model_decision": MODELS["decision"],
+        "llm_cache": "off",
+    }
+    rows = []
+    for n in (1, 50):
+        record, seconds, runtime = await one_cycle(settings_for(folder, var, tickers, n, **llm))
+        await runtime.close()
+        analysed = sum(1 for c in record.candidates if c.signals)
+        rows.append((n, seconds, record, analysed))
+        print(
+            f"LLM at {LATENCY * 1000:.0f} ms: {n} candidate(s) -> {seconds:.2f} s, "
+            f"{record.llm_calls} calls ({record.llm_calls / max(1, analysed):.2f} per ticker), "
+            f"{record.tokens / max(1, analysed):,.0f} tokens per ticker, status {record.status}"
+        )
+    fake.close()
+    print(f"ratio 50/1 = {rows[1][1] / rows[0][1]:.2f} (target <= 1.3)")
+
+    offline = settings_for(folder, var, tickers, 50)
+    runtime = await build_runtime(offline, clock=FixedClock(AS_OF), with_knowledge=False)
+    await run_cycle(runtime, AS_OF, slot="bench:warm", mode="paper")
+    started = time.perf_counter()
+    record = await run_cycle(runtime, AS_OF, slot="bench:timed", mode="paper")
+    seconds = time.perf_counter() - started
+    await runtime.close()
+    print(
+        f"offline engine, warm caches: {len(record.candidates)} candidates in {seconds:.2f} s = "
+        f"{1000 * seconds / len(record.candidates):.1f} ms per ticker (target <= 20); "
+        f"steps {record.timings}"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
