@@ -31,6 +31,7 @@ from typing import Any
 from orchestrator.cycle_record import CycleRecord, ProposalRecord
 from orchestrator.domain import (
     Order,
+    OrderStatus,
     RiskVerdict,
     TradeProposal,
     VerdictStatus,
@@ -128,9 +129,8 @@ async def _process_one(
         price = await price_of(runtime, proposal.symbol, as_of)
     except DataError as exc:
         raw = proposal.model_dump(mode="json")
-        return await _drop(
-            runtime, raw, f"no price for {proposal.symbol} at {as_of}: {exc}", cycle_id
-        )
+        reason = f"no price for {proposal.symbol} at {as_of}: {exc}"
+        return await _drop(runtime, raw, reason, cycle_id, source)
 
     stored = await asyncio.to_thread(ledger.stored_proposal, runtime.engine, cycle_id, proposal)
     if stored is not None:
@@ -204,8 +204,8 @@ async def _confirm_or_send(
     )
     order, problem = await send(runtime, proposal, verdict, client_order_id=coid, cycle_id=cycle_id)
     _apply_order(result, coid, order, problem)
-    if order is not None and not problem:
-        desk.commit(verdict)
+    if order is None or order.status != OrderStatus.REJECTED:
+        desk.commit(verdict)  # an unconfirmed order may exist: count it (the careful side)
     return result
 
 

@@ -71,8 +71,16 @@ class Desk:
     namespace: str
     limits: RiskLimits
     notes: list[str] = field(default_factory=list)
+    # What a buy costs beyond its notional at this broker (the simulator's fee and slippage), so
+    # the cash limit leaves room for them instead of the broker rejecting the order.
+    slippage: float = 0.0  # fraction of the price
+    commission: float = 0.0  # per order
 
     def inputs(self, price: float, regime: str | None) -> RiskInputs:
+        # Spendable becomes (cash - pending - commission) / (1 + slippage): exactly what keeps
+        # quantity * price * (1 + slippage) + commission within the free cash.
+        free = max(0.0, self.portfolio.cash - self.pending_buy_notional - self.commission)
+        costs = self.commission + free * self.slippage / (1 + self.slippage)
         return RiskInputs(
             portfolio=self.portfolio,
             price=price,
@@ -80,9 +88,12 @@ class Desk:
             day_start_equity=self.day_start_equity,
             kill_switch=self.kill_switch,
             entries_halted=self.entries_halted,
-            pending_buy_notional=self.pending_buy_notional,
+            pending_buy_notional=self.pending_buy_notional + costs,
             regime=regime,
         )
+
+    def buy_cost(self, notional: float) -> float:
+        return notional * (1 + self.slippage) + self.commission
 
     def commit(self, verdict: RiskVerdict) -> None:
         """Count an order that will be sent (or waits for approval) against the next checks.
@@ -102,7 +113,7 @@ class Desk:
         )
         self.portfolio = self.portfolio.model_copy(
             update={
-                "cash": self.portfolio.cash - verdict.notional,
+                "cash": self.portfolio.cash - self.buy_cost(verdict.notional),
                 "positions": (*others, booked),
             }
         )
@@ -124,6 +135,10 @@ async def open_desk(parts: TradingParts, at: datetime) -> Desk:
     portfolio = await broker.snapshot()
     market = await broker.clock()
     open_orders = await broker.open_orders()
+    slippage = commission = 0.0
+    if broker.name == "sim":
+        slippage = parts.settings.sim_slippage_bps / 10_000.0
+        commission = parts.settings.sim_commission_per_order
     pending = 0.0
     for order in open_orders:
         if order.side != Side.BUY:
@@ -135,7 +150,7 @@ async def open_desk(parts: TradingParts, at: datetime) -> Desk:
                 price = await price_of(parts, order.symbol, at)
             except DataError:
                 price = 0.0
-        pending += remaining * price
+        pending += remaining * price * (1 + slippage) + commission
     last_equity = None
     if broker.name != "sim":  # Alpaca knows the previous close's equity; the simulator does not
         last_equity = (await broker.account()).last_equity
@@ -155,6 +170,8 @@ async def open_desk(parts: TradingParts, at: datetime) -> Desk:
         pending_buy_notional=pending,
         namespace=state["namespace"],
         limits=limits,
+        slippage=slippage,
+        commission=commission,
     )
     if newly_halted:
         await notify.alert(

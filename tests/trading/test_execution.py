@@ -232,3 +232,28 @@ async def test_a_tool_proposal_passes_the_same_gate(engine: Engine) -> None:
     assert "unknown symbol TSLA" in unknown.dropped_reason
     assert {r.source for r in rows(engine, TradeProposalRow)} == {"tool"}
     assert [o.symbol for o in rows(engine, OrderRow)] == ["MSFT"]
+
+
+async def test_buys_in_one_decision_cannot_spend_the_same_cash_twice(engine: Engine) -> None:
+    clock = FixedClock(ny(3, 15))
+    runtime = await make_runtime(
+        engine,
+        clock,
+        sim_starting_cash=6_000.0,
+        max_position_pct=100.0,
+        max_gross_exposure_pct=200.0,  # out of the way: cash is the limit under test
+    )
+    record = cycle(engine, clock.now(), candidates=("AAPL", "MSFT"))
+    first, second = await process_decision(
+        runtime,
+        decision(buy("AAPL", quantity=40), buy("MSFT", quantity=100)),
+        record,
+        holdings={},
+        as_of=clock.now(),
+    )
+    assert (first.verdict, first.verdict_quantity) == ("approved", 40)  # 4,000 of 6,000
+    # 6,000 - (4,000 + 5 bps + 1.00 fee) leaves 1,997: 49 shares with their own fee and slippage
+    assert (second.verdict, second.verdict_quantity) == ("resized", 49)
+    assert second.clamps[-1]["limit"] == "cash"
+    # ...which the broker accepts (it would refuse an order its cash cannot cover)
+    assert [o.status for o in rows(engine, OrderRow)] == ["submitted", "submitted"]
