@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from orchestrator.cli.app import app, console, run_async
+from orchestrator.service import data as data_service
 from orchestrator.service import llm as llm_service
 
 llm_app = typer.Typer(help="LLM call log and costs.", no_args_is_help=True)
@@ -19,9 +20,13 @@ def ask(
     question: str = typer.Argument(..., help="A plain-language question"),
     chat: str | None = typer.Option(None, "--chat", help="Remember the conversation under this id"),
     show_results: bool = typer.Option(False, "--results", help="Also print each tool's result"),
+    as_of: str = typer.Option(
+        "", "--as-of", help="Answer as of this moment (YYYY-MM-DD = end of that day, New York)"
+    ),
 ) -> None:
     """Ask the agent one question; prints the answer, then the tools it called, tokens and cost."""
-    view = run_async(llm_service.ask(question, chat_id=chat))
+    moment = data_service.parse_as_of(as_of) if as_of else None
+    view = run_async(llm_service.ask(question, chat_id=chat, as_of=moment))
     console.print(view.text, highlight=False, markup=False)
     console.print()
     if view.tool_calls:

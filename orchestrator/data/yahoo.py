@@ -127,8 +127,10 @@ class YFinanceMarketData:
                 text = f"{type(exc).__name__}: {exc}"
                 if any(m in text.lower() for m in _RATE_MARKERS):
                     raise _RateLimited(text) from exc
+                # curl's messages run to several sentences and a URL; the first one says it.
+                short = " ".join(text.split()).split(". ")[0][:160]
                 raise ProviderError(
-                    f"cannot reach Yahoo Finance for {what} ({text}): check the network"
+                    f"cannot reach Yahoo Finance for {what} ({short}): check the network"
                 ) from exc
 
         return self._with_retries(attempt, what)

@@ -217,9 +217,9 @@ def _generic(title: str, data: Any, indent: str = "") -> str:
         lines = [f"{indent}{title}:"] if title else []
         for item in data[:20]:
             if isinstance(item, dict):
-                lines.append(
-                    indent + "  - " + ", ".join(f"{k}: {_scalar(v)}" for k, v in item.items())
-                )
+                # One line per item: its plain values (nested detail would wrap into a wall).
+                flat = [(k, v) for k, v in item.items() if not isinstance(v, dict | list)]
+                lines.append(indent + "  - " + ", ".join(f"{k}: {_scalar(v)}" for k, v in flat))
             else:
                 lines.append(f"{indent}  - {_scalar(item)}")
         return "\n".join(lines)

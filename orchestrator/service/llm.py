@@ -107,12 +107,18 @@ async def ask(
     """One agent run on `question`. With `chat_id`, earlier turns of that chat are remembered.
 
     Acting tools (orders, approvals) are offered only with `allow_actions=True`; risk limits and
-    confirmations still apply inside them. The run is capped by LLM_CHAT_TURN_TOKEN_BUDGET and
-    LLM_MAX_AGENT_STEPS.
+    confirmations still apply inside them. `as_of` defaults to now, or with DATA_PROVIDER=offline
+    to the bundled sample's last close (2015-12-31). The run is capped by
+    LLM_CHAT_TURN_TOKEN_BUDGET and LLM_MAX_AGENT_STEPS.
     """
     settings = settings or get_settings()
     engine = engine or get_engine(settings)
     llm = llm or build_llm(settings, engine)
+    if as_of is None and market_data is None and settings.data_provider == "offline":
+        # The bundled sample ends in 2015: "now" for it is its last close, as in the demo.
+        from orchestrator.data.offline import sample_end_as_of
+
+        as_of = sample_end_as_of()
     tools = tools_for(registry or default_registry(), allow_actions=allow_actions)
     ctx = ToolContext(
         settings=settings,

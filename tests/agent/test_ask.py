@@ -127,3 +127,18 @@ def test_fingpt_ask_with_a_model_prints_tokens_cost_and_logs_calls(
     assert calls.exit_code == 0, calls.output
     assert "Last 2 LLM calls" in calls.output
     assert "900/15" in calls.output and "1,000/12" in calls.output
+
+
+def test_fingpt_ask_offline_sample_time_and_as_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.cli import app
+
+    monkeypatch.setenv("DATA_PROVIDER", "offline")
+    runner = CliRunner()
+    news = runner.invoke(app, ["ask", "news on KO"])
+    assert news.exit_code == 0, news.output
+    assert "News for KO:" in news.output and "- 2015-12-3" in news.output
+    past = runner.invoke(app, ["ask", "price of KO", "--as-of", "2015-03-02"])
+    assert past.exit_code == 0, past.output
+    assert "(as of 2015-03-02 16:00)" in past.output
+    bad = runner.invoke(app, ["ask", "price of KO", "--as-of", "March"])
+    assert bad.exit_code != 0
