@@ -268,8 +268,14 @@ def tool(
     registry unless `registry` is given. Returns the function unchanged.
     """
 
+    # The defining scope's names, so an argument model declared inside a function (a test, a
+    # factory) resolves under `from __future__ import annotations` too.
+    caller = inspect.currentframe()
+    scope = dict(caller.f_back.f_locals) if caller is not None and caller.f_back else {}
+    del caller
+
     def decorate(function: ToolFunction) -> ToolFunction:
-        hints = inspect.get_annotations(function, eval_str=True)
+        hints = inspect.get_annotations(function, eval_str=True, locals=scope)
         parameters = list(inspect.signature(function).parameters)
         args_model = hints.get(parameters[0]) if parameters else None
         if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):

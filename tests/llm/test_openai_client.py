@@ -280,3 +280,18 @@ async def test_calls_are_logged_on_postgresql_too(
         ("reflection", False, 7),
         ("reflection", True, 7),
     ]
+
+
+async def test_a_local_server_needs_only_a_base_url(
+    fake_openai_factory, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = fake_openai_factory()
+    monkeypatch.setenv("OPENAI_BASE_URL", local.base_url)  # e.g. Ollama: no key at all
+    from orchestrator.config import load_settings
+
+    settings = load_settings()
+    assert settings.llm_enabled and settings.openai_api_key is None
+    client = build_llm(settings, None)
+    reply = await client.chat("chat", [{"role": "user", "content": "hi"}], context=CallContext())
+    assert reply.content == "ok" and not client.offline
+    assert local.chat_requests()[0].headers["authorization"] == "Bearer not-needed"

@@ -112,3 +112,16 @@ def test_default_registry_has_the_market_tools() -> None:
         "get_fundamentals",
     ):
         assert name in names
+
+
+def test_an_argument_model_declared_inside_a_function_is_found() -> None:
+    registry = ToolRegistry()
+
+    class LocalArgs(BaseModel):
+        city: str
+
+    @tool(name="weather", description="Local model.", registry=registry)
+    def weather(args: LocalArgs, ctx: ToolContext) -> str:
+        return args.city
+
+    assert registry.get("weather").args_model is LocalArgs  # type: ignore[union-attr]
