@@ -326,7 +326,7 @@ def evaluate_selection(
         best = returns[ranked.index[: max(1, len(ranked) // 10)]]
         top.append(float(best.mean()))
         universe.append(float(returns.mean()))
-        wins += best.mean() > returns.mean()
+        wins += bool(best.mean() > returns.mean())
     if not top:
         raise DataError(f"no screen between {start} and {end} had 10 tickers with outcomes")
     return SelectionEval(

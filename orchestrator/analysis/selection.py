@@ -17,9 +17,9 @@ Two stages, so an S&P-sized universe costs one bar read and a few vectorised num
 
 Rank: each factor becomes a cross-sectional percentile p in [0, 1] among the tickers that passed
 the filters, centred to 2p - 1 in [-1, 1], and multiplied by its weight in `FACTOR_WEIGHTS` (a
-negative weight prefers low values: calm stocks). The score is the weighted mean over the factors
-a ticker has (news factors only exist for the shortlist; tickers without them are ranked on price
-factors alone). Ties break by symbol so the order is deterministic.
+negative weight prefers low values: calm stocks, last month's losers). The score is the weighted
+mean over the factors a ticker has (news factors only exist for the shortlist; tickers without
+them are ranked on price factors alone). Ties break by symbol so the order is deterministic.
 
 Current holdings are always returned (after the ranked candidates), even when filtered out.
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,15 +53,19 @@ NEWS_RECENT = timedelta(days=3)
 NEWS_LIMIT = 100  # per ticker; more than a week of headlines for the busiest large cap
 NEWS_SHORTLIST_FACTOR = 3
 
-# Weights of the centred percentile of each factor; documented in the module docstring.
+# Weights of the centred percentile of each factor, set from the equity-factor literature rather
+# than fitted here: intermediate-term momentum (Jegadeesh & Titman 1993) and nearness to the
+# 52-week high (George & Hwang 2004) rank up; the last week and month rank slightly down
+# (short-term reversal, Jegadeesh 1990); high volatility ranks down (the low-volatility anomaly).
+# News activity and a turn for the better in tone rank up. Evaluation: docs/benchmarks/analysis.md.
 FACTOR_WEIGHTS: dict[str, float] = {
-    "mom_5d": 0.05,
-    "mom_20d": 0.15,
-    "mom_60d": 0.15,
-    "mom_120d": 0.15,
-    "vol_20d": -0.10,
-    "dist_52w_high": 0.15,
-    "volume_surge": 0.10,
+    "mom_5d": -0.05,
+    "mom_20d": -0.05,
+    "mom_60d": 0.10,
+    "mom_120d": 0.25,
+    "vol_20d": -0.15,
+    "dist_52w_high": 0.20,
+    "volume_surge": 0.05,
     "news_count": 0.05,
     "sentiment_change": 0.10,
 }
@@ -133,7 +138,9 @@ def price_factors(close: pd.DataFrame, volume: pd.DataFrame) -> pd.DataFrame:
         return logs[-1] - logs[-1 - k]
 
     daily = np.diff(logs[-21:], axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # Tickers with too few bars give all-NaN slices: NaN factors are the right answer there.
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         vol20 = np.nanstd(daily, axis=0, ddof=1) * math.sqrt(TRADING_DAYS_PER_YEAR)
         high = np.nanmax(filled[-TRADING_DAYS_PER_YEAR:], axis=0)
         dollar = np.nanmean((values * vols)[-20:], axis=0)
