@@ -69,8 +69,13 @@ MAX_LIST = 50
 CHART_DAYS = 120
 
 
-def approval_buttons(approval_id: str) -> tuple[Button, ...]:
-    return (Button("✅ Approve", f"ap:{approval_id}"), Button("❌ Reject", f"rj:{approval_id}"))
+def approval_buttons(approval_id: str, name: str = "") -> tuple[Button, ...]:
+    """Approve / Reject for one approval; `name` labels them when a message lists several."""
+    suffix = f" {name}" if name else ""
+    return (
+        Button(f"✅ Approve{suffix}", f"ap:{approval_id}"),
+        Button(f"❌ Reject{suffix}", f"rj:{approval_id}"),
+    )
 
 
 def ticker_arg(name: str, args: Sequence[str]) -> str:
@@ -187,7 +192,7 @@ async def cycle(service: Orchestrator, args: Sequence[str], user: User) -> Reply
 async def pending(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
     no_args("pending", args)
     items = await service.pending_approvals()
-    buttons = tuple(approval_buttons(a.id) for a in items[:MAX_LIST]) or None
+    buttons = tuple(approval_buttons(a.id, f"#{a.id} {a.symbol}") for a in items[:MAX_LIST]) or None
     return Reply(fmt.format_pending(items), buttons=buttons)
 
 

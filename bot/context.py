@@ -43,6 +43,12 @@ class ApprovalMessages:
             taken = {chat_id: messages.pop(chat_id)} if chat_id in messages else {}
         return taken
 
+    def forget(self, approval_id: str, chat_id: int, message_id: int) -> None:
+        """Stop tracking one message (it was just edited where the button was pressed)."""
+        messages = self._messages.get(approval_id, {})
+        if messages.get(chat_id) == message_id:
+            del messages[chat_id]
+
     def text(self, approval_id: str) -> str | None:
         return self._texts.get(approval_id)
 

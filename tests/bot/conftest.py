@@ -171,7 +171,11 @@ class RunningBot:
                 ):
                     return call
             if loop.time() > deadline:
-                seen = [text_of(c)[:80] for c in self.sent_to(chat_id)[-8:]]
+                seen = [
+                    (c.method, text_of(c)[:80])
+                    for c in list(self.telegram.calls)[-12:]
+                    if c.params.get("chat_id") == chat_id
+                ]
                 raise AssertionError(f"nothing with {expect!r} in chat {chat_id}: {seen}")
             await asyncio.sleep(0.01)
 

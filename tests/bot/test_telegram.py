@@ -329,7 +329,8 @@ async def test_a_proposal_approved_with_its_button_is_sent_filled_and_announced(
 
     # Pressing again (a stale copy of the button) cannot send a second order.
     telegram.press_button(ADMIN, admin_message, f"ap:{approval_id}", user_id=ADMIN)
-    await running_bot.wait_for_text(ADMIN, f"Approval {approval_id} is already executed")
+    stale = await running_bot.wait_for_text(ADMIN, "is already executed", edited=True)
+    assert text_of(stale).startswith(f"<b>Trade proposal #{approval_id}</b>")
     orders = [o for o in await service.orders() if o.symbol == proposal.symbol]
     assert len(orders) == 1
 
@@ -338,7 +339,7 @@ async def test_reject_and_expiry_edit_the_proposals(
     running_bot: RunningBot, service: Orchestrator, telegram: FakeTelegramServer
 ) -> None:
     proposals = await proposals_from_a_cycle(running_bot, service)
-    (rejected, messages), *rest = proposals.items()
+    (rejected, messages), (paused, paused_messages), *rest = proposals.items()
     query = telegram.press_button(
         ADMIN, telegram.message_id_of(messages[ADMIN]), f"rj:{rejected}", user_id=ADMIN
     )
@@ -348,6 +349,29 @@ async def test_reject_and_expiry_edit_the_proposals(
     await running_bot.wait_for_text(MEMBER, "Rejected", edited=True)
     assert rejected not in {a.id for a in await service.pending_approvals()}
     assert not await service.orders()
+
+    # While trading is paused an Approve is refused and its buttons stay for later.
+    await running_bot.say(ADMIN, "/pause", expect="Paused")
+    mid = telegram.message_id_of(paused_messages[ADMIN])
+    telegram.press_button(ADMIN, mid, f"ap:{paused}", user_id=ADMIN)
+    await running_bot.wait_for_text(ADMIN, f"Trading is paused; resume it to approve {paused}")
+    assert telegram.messages[(ADMIN, mid)].get("reply_markup")
+    await running_bot.say(ADMIN, "/resume", expect="Resumed")
+
+    # /pending lists what waits, each with labelled buttons; rejecting one from the list
+    # removes only its row there, and its own proposal messages are edited too.
+    (listing,) = await running_bot.say(ADMIN, "/pending", expect="Trade proposal #")
+    labels = [b["text"] for row in listing.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert f"❌ Reject #{paused} " in " ".join(labels)
+    assert len(labels) == 2 * (len(rest) + 1)
+    telegram.press_button(ADMIN, telegram.message_id_of(listing), f"rj:{paused}", user_id=ADMIN)
+    (kept,) = await telegram.wait_for("editMessageReplyMarkup", chat_id=ADMIN)
+    assert f"rj:{paused}" not in str(kept.params) and len(buttons_of(kept)) == 2 * len(rest)
+    await running_bot.wait_for_text(ADMIN, "Rejected", edited=False)
+    for chat, call in paused_messages.items():
+        await telegram.wait_for(
+            "editMessageText", chat_id=chat, message_id=telegram.message_id_of(call)
+        )
 
     # Nobody answers the others before their deadline: each message says so, buttons removed.
     clock = service.runtime.clock
