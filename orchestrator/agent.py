@@ -105,9 +105,35 @@ async def run_agent(
 ) -> AgentResult:
     """Answer `question` with the tools of `registry`. See the module docstring for the stops.
 
+    Returns once the client's call log holds every call of the run (`flush()` if it has one).
+
     `history` is earlier conversation (user/assistant messages) placed before the question;
     `system` is a ready (text, version) system prompt, else the chat system template is used.
     """
+    try:
+        return await _run(
+            llm, registry, ctx, question=question, call_context=call_context, history=history,
+            task=task, max_steps=max_steps, system=system, system_template=system_template,
+        )  # fmt: skip
+    finally:
+        flush = getattr(llm, "flush", None)
+        if flush is not None:
+            await flush()
+
+
+async def _run(
+    llm: LLMClient,
+    registry: ToolRegistry,
+    ctx: ToolContext,
+    *,
+    question: str,
+    call_context: CallContext,
+    history: list[dict[str, Any]] | None,
+    task: str,
+    max_steps: int,
+    system: tuple[str, str] | None,
+    system_template: str,
+) -> AgentResult:
     started = time.perf_counter()
     system_text, version = system or system_prompt(registry, ctx.as_of or datetime.now(UTC))
     messages: list[dict[str, Any]] = [

@@ -8,7 +8,8 @@
    do not fit;
 4. sends with retries and exponential backoff (honouring Retry-After) on 408/409/429/5xx,
    timeouts and connection errors; every retry is logged and counted on the row;
-5. records one `llm_call` row (request, response or error, tokens, cost, latency, retries).
+5. records one `llm_call` row (request, response or error, tokens, cost, latency, retries); for
+   chat calls the row is written in the background while the agent runs its tools.
 
 Failure contract: raises `LLMError` when the endpoint fails for good (after retries, or at once on
 4xx such as a bad key or unknown model); raises `BudgetExceeded` as above. Writing the call log
@@ -123,6 +124,8 @@ class CallRunner:
         self.max_retries = max_retries
         self.prices = prices
         self.retry_base_seconds = retry_base_seconds
+        # Call-log writes still running in the default executor (see `complete(background_log=)`).
+        self._pending: list[asyncio.Future[int | None]] = []
 
     async def complete(
         self,
@@ -133,9 +136,15 @@ class CallRunner:
         *,
         template: str = "",
         template_version: str = "",
+        background_log: bool = False,
     ) -> CallOutcome:
+        """See the module docstring. With `background_log`, a successful call's log row is
+        written while the caller goes on (the agent runs its tools meanwhile) and the outcome's
+        `call_id` is None; `flush()` waits for such writes, and every call waits for the previous
+        ones first, so the log keeps its order and the replay cache sees earlier answers."""
         import openai
 
+        await self.flush()
         key = request_hash(request)
         row = LLMCallRow(
             task=task,
@@ -205,7 +214,14 @@ class CallRunner:
         row.cost_usd = cost
         row.latency_ms = latency_ms
         row.retries = retries
-        call_id = await self._record(row)
+        call_id = None
+        if background_log and self.engine is not None:
+            # An executor job, not a task: loop shutdown (asyncio.run) waits for executor jobs
+            # but cancels tasks, so the row is written even if nobody awaits it.
+            job = asyncio.get_running_loop().run_in_executor(None, self._write, row)
+            self._pending.append(job)
+        else:
+            call_id = await self._record(row)
         return CallOutcome(
             completion, usage, cost, latency_ms, False, call_id, retries, completion.model or model
         )
@@ -241,6 +257,12 @@ class CallRunner:
         call_id = await self._record(row)
         log.debug("LLM %s answered from the replay cache", row.task)
         return CallOutcome(completion, Usage(), 0.0, 0.0, True, call_id, 0, row.model)
+
+    async def flush(self) -> None:
+        """Wait until every call-log row written in the background is stored."""
+        while self._pending:
+            pending, self._pending = self._pending, []
+            await asyncio.gather(*pending)
 
     async def _record(self, row: LLMCallRow) -> int | None:
         if self.engine is None:

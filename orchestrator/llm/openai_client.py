@@ -125,10 +125,16 @@ class OpenAIClient:
         request: dict[str, Any] = {"model": endpoint.model, "messages": messages, **self._params()}
         if tools:
             request["tools"] = tools
+        # The agent's hot path: the log row is written while the tools run (`flush()` waits).
         outcome = await self.runner.complete(
-            task, endpoint, request, context, template=template, template_version=template_version
-        )
+            task, endpoint, request, context,
+            template=template, template_version=template_version, background_log=True,
+        )  # fmt: skip
         return _reply(outcome)
+
+    async def flush(self) -> None:
+        """Wait until every call-log row of this client is stored."""
+        await self.runner.flush()
 
     async def structured(
         self,

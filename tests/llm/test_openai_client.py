@@ -86,9 +86,11 @@ async def test_429_and_500_are_retried_and_counted(
     fake_openai.reply_error(429, "slow down", retry_after=0)
     fake_openai.reply_error(503, "overloaded")
     fake_openai.reply_text("fine now")
-    reply = await make_client().chat(
+    client = make_client()
+    reply = await client.chat(
         "chat", [{"role": "user", "content": "hi"}], context=CallContext(chat_id="c1")
     )
+    await client.flush()  # chat() writes its log row in the background
     assert reply.content == "fine now"
     assert len(fake_openai.chat_requests()) == 3
     (row,) = _calls(sqlite_engine)
@@ -171,9 +173,9 @@ async def test_usage_and_cost_come_from_the_api(
     fake_openai: FakeOpenAI, make_client: ClientFactory, sqlite_engine: Engine
 ) -> None:
     fake_openai.reply_text("hi", usage=(1200, 300))
-    reply = await make_client(llm_model="gpt-4o-mini").chat(
-        "chat", [{"role": "user", "content": "hi"}], context=CallContext()
-    )
+    client = make_client(llm_model="gpt-4o-mini")
+    reply = await client.chat("chat", [{"role": "user", "content": "hi"}], context=CallContext())
+    await client.flush()
     expected = (1200 * 0.15 + 300 * 0.60) / 1_000_000
     assert reply.usage.prompt_tokens == 1200 and reply.usage.completion_tokens == 300
     assert reply.cost_usd == pytest.approx(expected)
@@ -192,7 +194,9 @@ async def test_missing_usage_is_counted_with_tiktoken(
     fake_openai.omit_usage = True
     fake_openai.reply_text("Apple closed at 128.03 dollars.")
     messages = [{"role": "user", "content": "What was the price of Apple stock on Monday?"}]
-    reply = await make_client().chat("chat", messages, context=CallContext())
+    client = make_client()
+    reply = await client.chat("chat", messages, context=CallContext())
+    await client.flush()
     assert reply.usage.estimated
     assert reply.usage.prompt_tokens == count_message_tokens(messages, "gpt-4o-mini")
     # o200k_base splits this sentence into 9 tokens (a 4-chars-per-token guess would say 8).
@@ -295,3 +299,17 @@ async def test_a_local_server_needs_only_a_base_url(
     reply = await client.chat("chat", [{"role": "user", "content": "hi"}], context=CallContext())
     assert reply.content == "ok" and not client.offline
     assert local.chat_requests()[0].headers["authorization"] == "Bearer not-needed"
+
+
+async def test_background_log_rows_are_all_written_in_order(
+    fake_openai: FakeOpenAI, make_client: ClientFactory, sqlite_engine: Engine
+) -> None:
+    client = make_client()
+    for n in range(5):
+        reply = await client.chat(
+            "chat", [{"role": "user", "content": f"q{n}"}], context=CallContext(chat_id="bg")
+        )
+        assert reply.call_id is None  # written while the caller goes on
+    await client.flush()
+    rows = _calls(sqlite_engine)
+    assert [r.request["messages"][0]["content"] for r in rows] == [f"q{n}" for n in range(5)]
