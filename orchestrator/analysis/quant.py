@@ -238,20 +238,22 @@ class QuantForecaster:
     ) -> tuple[pd.DataFrame, pd.Index]:
         end = last_known_session(as_of)
         key = (end, symbols)
-        cached = self._features.get(key)
-        if cached is not None:
-            return cached
-        start = end - timedelta(days=int(FEATURE_SESSIONS * CALENDAR_PER_SESSION))
-        bars = load_panel_bars(self.market_data, list(symbols), start, end, as_of)
-        if not bars:
-            raise DataError(f"no bars known at {as_of.isoformat()} for the forecast universe")
-        panel = build_panel(bars, _benchmark_bars(self.market_data, start, end, as_of))
-        result = (compute_features(panel), panel.close.index)
+        # Under the lock: a cycle asks for 15 tickers at once, and the day's features should be
+        # computed once, not by each of them.
         with self._lock:
+            cached = self._features.get(key)
+            if cached is not None:
+                return cached
+            start = end - timedelta(days=int(FEATURE_SESSIONS * CALENDAR_PER_SESSION))
+            bars = load_panel_bars(self.market_data, list(symbols), start, end, as_of)
+            if not bars:
+                raise DataError(f"no bars known at {as_of.isoformat()} for the forecast universe")
+            panel = build_panel(bars, _benchmark_bars(self.market_data, start, end, as_of))
+            result = (compute_features(panel), panel.close.index)
             if len(self._features) > 8:  # one backtest day at a time; keep a few
                 self._features.clear()
             self._features[key] = result
-        return result
+            return result
 
     # --- models ----------------------------------------------------------------------------
     def _due(self, model: TrainedModel, sessions: pd.Index, session: date) -> bool:
@@ -338,20 +340,20 @@ class QuantForecaster:
         (per-row calls would cost the trees' overhead for each ticker)."""
         features, sessions = self._recent_features(symbols, as_of)
         key = (sessions[-1].date(), symbols, model.trained_session)
-        cached = self._scored.get(key)
-        if cached is not None:
-            return cached
-        rows = features.xs(sessions[-1], level="date", drop_level=True)
-        prob, expected = model.predict(rows) if len(rows) else (np.array([]), np.array([]))
-        scored = {
-            str(symbol): (float(p), float(e))
-            for symbol, p, e in zip(rows.index, prob, expected, strict=True)
-        }
         with self._lock:
+            cached = self._scored.get(key)
+            if cached is not None:
+                return cached
+            rows = features.xs(sessions[-1], level="date", drop_level=True)
+            prob, expected = model.predict(rows) if len(rows) else (np.array([]), np.array([]))
+            scored = {
+                str(symbol): (float(p), float(e))
+                for symbol, p, e in zip(rows.index, prob, expected, strict=True)
+            }
             if len(self._scored) > 8:
                 self._scored.clear()
             self._scored[key] = scored
-        return scored
+            return scored
 
     def predict(self, symbol: str, as_of: datetime) -> Forecast | None:
         """The 5-day forecast of `symbol` at `as_of`, or None (see the class contract)."""
