@@ -204,6 +204,7 @@ async def analyze_news_sentiment(
         sentiment=aggregate(symbol, [], as_of, name), items=[], llm_calls=0, notes=[]
     )
     answers: dict[str, ItemAnswer] = {}
+    model_answered = False  # a valid reply came back (items it left out are counted below)
     if todo:
         variables = {
             "symbol": symbol,
@@ -230,6 +231,7 @@ async def analyze_news_sentiment(
                 f"sentiment model abstained ({reply.abstained_reason}); lexicon used instead"
             )
         else:
+            model_answered = True
             by_id = {a.id.strip(): a for a in reply.value.items}
             answers = {g.key: by_id[str(n)] for n, g in enumerate(todo, 1) if str(n) in by_id}
     new: dict[str, dict[str, store.CachedSentiment]] = {name: {}, lexicon_name: {}}
@@ -249,7 +251,7 @@ async def analyze_news_sentiment(
         else:
             found = lexicon.classify(group.text)
             label, score, engine_used, was_cached = found.label, found.score, lexicon_name, False
-            left_out += name != lexicon_name and result.llm_calls > 0 and not result.notes
+            left_out += model_answered  # the model answered, but not for this item
         if not was_cached:
             new[engine_used][group.key] = store.CachedSentiment(label, score)
         result.items.append(
