@@ -118,9 +118,15 @@ async def _load_pending(runtime: Runtime, approval_id: str) -> store.ApprovalRow
 
 async def _claim(runtime: Runtime, row: store.ApprovalRow, status: str, *, by: str) -> None:
     now = runtime.clock.now()
-    claimed = await _db(runtime, lambda s: store.claim_approval(s, row.id, status, by=by, at=now))
+    claimed = await _db(
+        runtime,
+        lambda s: store.claim_approval(s, row.id, status, by=by, at=now, unexpired=True),
+    )
     if not claimed:
-        raise TradingError(f"Approval {row.id} was resolved by someone else a moment ago.")
+        raise TradingError(
+            f"Approval {row.id} was resolved a moment ago (by someone else, or it expired); "
+            "nothing was done."
+        )
 
 
 async def _finish(

@@ -295,17 +295,28 @@ def fills_for(session: Session, client_order_id: str) -> list[Fill]:
 
 
 def claim_approval(
-    session: Session, approval_id: str, new_status: str, *, by: str, at: datetime, note: str = ""
+    session: Session,
+    approval_id: str,
+    new_status: str,
+    *,
+    by: str,
+    at: datetime,
+    note: str = "",
+    unexpired: bool = False,
 ) -> bool:
-    """Move a pending approval to `new_status` atomically; False if it was no longer pending.
+    """Move a pending approval to `new_status` atomically; False if it was no longer pending
+    (or, with `unexpired`, if it had expired by `at`).
 
     The conditional UPDATE is what makes an approval resolve exactly once, even when two admins
-    press Approve at the same moment.
+    press Approve at the same moment, and never after its expiry.
     """
+    statement = update(ApprovalRow).where(
+        col(ApprovalRow.id) == approval_id, col(ApprovalRow.status) == "pending"
+    )
+    if unexpired:
+        statement = statement.where(col(ApprovalRow.expires_at) > at)
     result = session.execute(
-        update(ApprovalRow)
-        .where(col(ApprovalRow.id) == approval_id, col(ApprovalRow.status) == "pending")
-        .values(status=new_status, resolved_by=by, resolved_at=at, note=note)
+        statement.values(status=new_status, resolved_by=by, resolved_at=at, note=note)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

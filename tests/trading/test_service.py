@@ -164,3 +164,40 @@ async def test_trading_state_reports_the_switches(sqlite_engine: Engine) -> None
     await service.set_kill_switch(runtime, True, user="7")
     state = service.trading_state(runtime)
     assert state.kill_switch and not state.paused and state.updated_by == "7"
+
+
+async def test_two_admins_pressing_approve_at_once_send_one_order(engine: Engine) -> None:
+    import asyncio
+
+    clock = FixedClock(ny(3, 15))
+    runtime, approval_id = await pending(engine, clock, quantity=10)
+    results = await asyncio.gather(
+        service.approve(runtime, approval_id, user="1"),
+        service.approve(runtime, approval_id, user="2"),
+        return_exceptions=True,
+    )
+    outcomes = [r for r in results if not isinstance(r, BaseException)]
+    refusals = [r for r in results if isinstance(r, TradingError)]
+    assert len(outcomes) == 1 and len(refusals) == 1
+    assert len(orders_in(engine)) == 1
+
+
+def test_an_approval_cannot_be_claimed_after_its_expiry(sqlite_engine: Engine) -> None:
+    from orchestrator.store.trading import ApprovalRow, claim_approval
+
+    with session_scope(sqlite_engine) as session:
+        session.add(
+            ApprovalRow(
+                id="K7Q2MX",
+                symbol="AAPL",
+                side="buy",
+                quantity=1,
+                price=100.0,
+                notional=100.0,
+                expires_at=ny(3, 15),
+            )
+        )
+    with session_scope(sqlite_engine) as session:
+        late = claim_approval(session, "K7Q2MX", "approved", by="1", at=ny(3, 15), unexpired=True)
+        assert late is False
+        assert claim_approval(session, "K7Q2MX", "expired", by="timeout", at=ny(3, 15))
