@@ -182,11 +182,13 @@ async def forecast(
     settings: Settings | None = None,
 ) -> ForecastView | None:
     """The quantitative 5-day forecast, with the LLM Forecaster's analysis when an LLM is set.
-    None when there is too little history to forecast."""
+    None when there is too little history to forecast; `DataError` for an unknown ticker."""
     settings = settings or get_settings()
     moment, symbol = _now(as_of), symbol.strip().upper()
     engine = get_engine(settings)
     provider = market_data(settings)
+    # An unknown ticker is the user's typo, not "too little history": say so.
+    await asyncio.to_thread(provider.get_quote, symbol, as_of=moment)
     model = QuantForecaster.for_settings(settings, engine, provider)
     quant = await asyncio.to_thread(model.predict, symbol, moment)
     if quant is None:
