@@ -4,10 +4,11 @@
         --tickers 30 --start 2008-01-02 --end 2018-12-31 --rebalance weekly \
         --out var/backtests/adaptive-sp500
 
-Tickers are the first N price files of the folder in alphabetical order (SPY excluded), so the
-command is reproducible (and, like the folder, survivorship-biased: members as of 2021). Each run
-writes its full report under OUT/off and OUT/on; this prints a Markdown table of both runs with
-both buy-and-hold benchmarks, for docs/benchmarks/backtest.md.
+Tickers are the first N price files of the folder in alphabetical order (SPY excluded; with
+--listed-before, only those with a bar before that date), so the command is reproducible (and,
+like the folder, survivorship-biased: members as of 2021). Each run writes its full report
+under OUT/off and OUT/on; this prints a Markdown table of both runs with both buy-and-hold
+benchmarks, for docs/benchmarks/backtest.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from orchestrator.backtest import BacktestConfig, BacktestResult, run_backtest, 
 from orchestrator.config import Settings
 from orchestrator.data.csv_provider import CsvMarketData
 from orchestrator.data.offline import SAMPLE_DIR
+from orchestrator.errors import DataError
 
 
 def _pct(value: float | None) -> str:
@@ -56,6 +58,13 @@ def table(results: dict[str, BacktestResult]) -> str:
     return "\n".join(lines)
 
 
+def _listed_before(provider: CsvMarketData, symbol: str, day: date) -> bool:
+    try:
+        return bool(provider.series(symbol).frame.index[0].date() < day)
+    except DataError:
+        return False  # an empty or unreadable file
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="default: bundled sample")
@@ -65,9 +74,19 @@ def main() -> None:
     parser.add_argument("--rebalance", choices=("daily", "weekly"), default="weekly")
     parser.add_argument("--out", type=Path, default=Path("var/backtests/adaptive"))
     parser.add_argument("--modes", default="off,on")
+    parser.add_argument(
+        "--listed-before",
+        type=date.fromisoformat,
+        default=None,
+        help="only tickers with a bar before this date (a full history for the whole period)",
+    )
     args = parser.parse_args()
     folder = args.data_dir or SAMPLE_DIR
-    symbols = [s for s in CsvMarketData(folder).symbols() if s != "SPY"][: args.tickers]
+    provider = CsvMarketData(folder)
+    symbols = [s for s in provider.symbols() if s != "SPY"]
+    if args.listed_before:
+        symbols = [s for s in symbols if _listed_before(provider, s, args.listed_before)]
+    symbols = symbols[: args.tickers]
     settings = Settings(var_dir=args.out / "var")
     results: dict[str, BacktestResult] = {}
     for mode in args.modes.split(","):

@@ -64,6 +64,9 @@ def backtest_settings(base: Settings, config: BacktestConfig, out_dir: Path) -> 
         raise ConfigError("--engine llm needs OPENAI_API_KEY or OPENAI_BASE_URL to be set")
     overrides: dict[str, Any] = {
         "database_url": f"sqlite:///{out_dir / DB_NAME}",
+        # Models trained during the replay (the quant forecaster's files) belong to this run's
+        # data: another run on other (truncated, planted) data must never load them.
+        "var_dir": out_dir / "var",
         "redis_url": None,  # events stay in the process; a backtest must not page anyone
         "broker": "sim",
         "trading_mode": "paper",
