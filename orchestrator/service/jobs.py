@@ -40,18 +40,15 @@ def slot_key(slot: datetime) -> str:
 
 
 async def run_scheduled_cycle(service: Orchestrator, slot: datetime) -> str:
-    """Run the cycle of `slot` unless trading is paused; returns what happened, in words.
+    """Run the cycle of `slot`; returns what happened, in words.
 
-    A slot that already ran (a restart re-firing a coalesced run) is refused by `run_cycle`
-    and reported here, not raised. Other cycle errors propagate to the scheduler's log.
+    Paused trading and the kill switch do not skip the cycle: it still records what it would
+    have done, and the trading layer sends nothing (docs/OPERATIONS.md, "Controls"). A slot
+    that already ran (a restart re-firing a coalesced run) is refused by `run_cycle` and
+    reported here, not raised. Other cycle errors propagate to the scheduler's log.
     """
     from orchestrator.cycle import SlotAlreadyRun, run_cycle
 
-    status = await service.status()
-    if status.paused or status.kill_switch:
-        why = "the kill switch is on" if status.kill_switch else "trading is paused"
-        log.info("cycle slot %s skipped: %s", slot_key(slot), why)
-        return f"skipped: {why}"
     with bind_log_context(slot=slot_key(slot)):
         try:
             record = await run_cycle(

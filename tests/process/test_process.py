@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from orchestrator.events import Event
 from orchestrator.scheduler import JOB_IDS
 from orchestrator.service.facade import Orchestrator
-from orchestrator.service.jobs import daily_summary, evaluate_day, warm_up
+from orchestrator.service.jobs import daily_summary, evaluate_day, run_scheduled_cycle, warm_up
 from orchestrator.service.process import STOPPED_REASON, ServiceProcess
 from orchestrator.store.cycles import CycleRow
 from orchestrator.store.trading import OrderRow
@@ -130,7 +130,10 @@ async def test_daily_jobs_on_the_sample() -> None:
         day = service.now().date()
         # Pre-open: every real symbol is cached; the unknown one is skipped, not fatal.
         assert await warm_up(service, day) == len(UNIVERSE.split(","))
-        await service.run_cycle_now()
+        # The scheduled cycle of a slot runs once; the same slot fired again is refused.
+        slot = service.now().replace(second=0, microsecond=0)
+        assert (await run_scheduled_cycle(service, slot)).endswith("completed")
+        assert await run_scheduled_cycle(service, slot) == "skipped: slot already ran"
         # Post-close: outcomes and lessons (none are due yet on a fresh ledger, but it runs).
         result = await evaluate_day(service, day)
         # After the close: the summary goes out on the bus for the bot and the metrics.
