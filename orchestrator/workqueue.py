@@ -147,6 +147,15 @@ def make_jobs(
     ]
 
 
+def _log_context(job: Job) -> dict[str, Any]:
+    context: dict[str, Any] = {"job_id": job.job_id}
+    if job.payload.get("cycle_id") is not None:
+        context["cycle_id"] = job.payload["cycle_id"]
+    if job.payload.get("symbol"):
+        context["ticker"] = job.payload["symbol"]
+    return context
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -158,7 +167,9 @@ async def execute_job(job: Job, *, worker: str = "local") -> JobResult:
         return JobResult.failure(job, f"no handler registered for job type {job.job_type!r}")
     started = time.perf_counter()
     try:
-        result = await handler(job.payload)
+        # Per-ticker jobs carry the cycle and the symbol: every log line of the job names them.
+        with monitoring.bind_log_context(**_log_context(job)):
+            result = await handler(job.payload)
         if not isinstance(result, dict):
             raise TypeError(f"handler returned {type(result).__name__}, expected a dict")
     except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -36,3 +37,9 @@ async def slow(payload: dict[str, Any]) -> dict[str, Any]:
     await asyncio.to_thread(Path(payload["marker"]).write_text, str(os.getpid()))
     await asyncio.sleep(payload["seconds"])
     return {"done_by": os.getpid()}
+
+
+@job_handler("test.log")
+async def log_line(payload: dict[str, Any]) -> dict[str, Any]:
+    logging.getLogger("tests.workqueue").warning("analysing")
+    return {}

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import io
+import json
+import logging
+
 from orchestrator.config import load_settings
+from orchestrator.monitoring import configure_logging
 from orchestrator.redis_workqueue import RedisWorkQueue
 from orchestrator.workqueue import LocalWorkQueue, build_work_queue
 from tests.workqueue import handlers
@@ -36,3 +41,25 @@ def test_build_work_queue_follows_redis_url() -> None:
     assert isinstance(build_work_queue(load_settings(max_concurrency=5)), LocalWorkQueue)
     queue = build_work_queue(load_settings(redis_url="redis://127.0.0.1:1/0"))
     assert isinstance(queue, RedisWorkQueue)
+
+
+async def test_a_jobs_log_lines_name_its_cycle_and_ticker() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    configure_logging("INFO", json=True, stream=stream)
+    try:
+        queue = LocalWorkQueue(max_concurrency=2)
+        await queue.run_batch(
+            "test.log",
+            [{"symbol": "AAPL", "cycle_id": 7}, {"symbol": "MSFT", "cycle_id": 7}],
+            timeout_seconds=5,
+        )
+    finally:
+        for handler in list(root.handlers):
+            if handler.get_name() == "fingpt":
+                root.removeHandler(handler)
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    tagged = sorted((line["ticker"], line["cycle_id"]) for line in lines if "ticker" in line)
+    assert tagged == [("AAPL", 7), ("MSFT", 7)]
