@@ -117,7 +117,7 @@ def evaluate_sentiment(
     started = time.perf_counter()
     predicted = [classify(text) for text, _ in rows]
     seconds = max(time.perf_counter() - started, 1e-9)
-    confusion = {t: dict.fromkeys(CLASSES, 0) for t in CLASSES}
+    confusion: dict[str, dict[str, int]] = {t: dict.fromkeys(CLASSES, 0) for t in CLASSES}
     for (_, truth), guess in zip(rows, predicted, strict=True):
         confusion[truth][guess] += 1
     per_class: dict[str, float] = {}
@@ -165,7 +165,13 @@ class ForecastEval:
     skipped: list[str] = field(default_factory=list)
 
 
-def _score(name: str, up: np.ndarray, bins: Iterable[str], actual: np.ndarray, prob=None):  # type: ignore[no-untyped-def]
+def _score(
+    name: str,
+    up: np.ndarray,
+    bins: Iterable[str],
+    actual: np.ndarray,
+    prob: np.ndarray | None = None,
+) -> ForecastScores:
     truth_up = actual > 0
     mids = np.array([bin_midpoint(b) for b in bins]) * 100
     truth_mids = np.array([bin_midpoint(return_bin(v)) for v in actual]) * 100

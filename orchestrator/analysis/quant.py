@@ -128,8 +128,8 @@ def fit_model(
     # One thread: OpenMP threads that wait on each other on a shared, busy machine made a
     # 5k-sample fit 50x slower (35 s instead of 0.6 s); one core is plenty for these sizes.
     with threadpool_limits(1):
-        classifier = HistGradientBoostingClassifier(**params).fit(x, (y > 0).astype(int))  # type: ignore[arg-type]
-        regressor = HistGradientBoostingRegressor(**params).fit(  # type: ignore[arg-type]
+        classifier = HistGradientBoostingClassifier(**params).fit(x, (y > 0).astype(int))
+        regressor = HistGradientBoostingRegressor(**params).fit(
             x, np.clip(y, -TARGET_CLIP, TARGET_CLIP)
         )
     used = target[known].index.get_level_values("date")

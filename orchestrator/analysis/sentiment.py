@@ -259,7 +259,7 @@ async def analyze_news_sentiment(
                 id=group.newest.id,
                 headline=group.newest.headline,
                 published_at=group.newest.published_at,
-                label=label,  # type: ignore[arg-type]
+                label=label,
                 score=float(score),
                 engine=engine_used,
                 cached=was_cached,
