@@ -140,6 +140,7 @@ def _parts(result: BacktestResult) -> dict[str, object]:
                 ("Average exposure", _fmt(trading.exposure, "share")),
                 ("Orders by status", _counts(result.orders)),
                 ("Cycles by status", _counts(result.cycles)),
+                ("Cycles by market regime", _counts(result.regimes)),
             ],
         ),
         (

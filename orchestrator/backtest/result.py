@@ -84,6 +84,7 @@ class BacktestResult(BaseModel):
     benchmarks: list[BenchmarkResult]
     llm: LLMSummary
     cycles: dict[str, int]  # status -> count
+    regimes: dict[str, int] = Field(default_factory=dict)  # market regime label -> cycles
     orders: dict[str, int]  # status -> count
     seconds: float
     sessions_per_second: float
