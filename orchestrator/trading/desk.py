@@ -98,22 +98,23 @@ class Desk:
     def commit(self, verdict: RiskVerdict) -> None:
         """Count an order that will be sent (or waits for approval) against the next checks.
 
-        A buy is booked as if filled (cash down, position up), so two buys in one decision cannot
+        A buy is booked as if filled (cash down by its cost, position up), so two buys cannot
         each spend the same cash or exposure room. A sell is not booked: until it fills its cash
         is not there, and the position it reduces still counts (the conservative side).
         """
         if verdict.status == VerdictStatus.BLOCKED or verdict.side != Side.BUY:
             return
-        held = self.portfolio.position(verdict.symbol)
-        quantity = (held.quantity if held else 0.0) + verdict.quantity
-        avg = held.avg_price if held else verdict.price
-        others = tuple(p for p in self.portfolio.positions if p.symbol != verdict.symbol)
-        booked = Position(
-            symbol=verdict.symbol, quantity=quantity, avg_price=avg, market_price=verdict.price
-        )
+        self.book_buy(verdict.symbol, verdict.quantity, verdict.price)
+
+    def book_buy(self, symbol: str, quantity: float, price: float) -> None:
+        held = self.portfolio.position(symbol)
+        total = (held.quantity if held else 0.0) + quantity
+        avg = held.avg_price if held else price
+        others = tuple(p for p in self.portfolio.positions if p.symbol != symbol)
+        booked = Position(symbol=symbol, quantity=total, avg_price=avg, market_price=price)
         self.portfolio = self.portfolio.model_copy(
             update={
-                "cash": self.portfolio.cash - self.buy_cost(verdict.notional),
+                "cash": self.portfolio.cash - self.buy_cost(quantity * price),
                 "positions": (*others, booked),
             }
         )
@@ -139,18 +140,6 @@ async def open_desk(parts: TradingParts, at: datetime) -> Desk:
     if broker.name == "sim":
         slippage = parts.settings.sim_slippage_bps / 10_000.0
         commission = parts.settings.sim_commission_per_order
-    pending = 0.0
-    for order in open_orders:
-        if order.side != Side.BUY:
-            continue
-        remaining = max(0.0, order.quantity - order.filled_quantity)
-        price = order.limit_price
-        if price is None:
-            try:
-                price = await price_of(parts, order.symbol, at)
-            except DataError:
-                price = 0.0
-        pending += remaining * price * (1 + slippage) + commission
     last_equity = None
     if broker.name != "sim":  # Alpaca knows the previous close's equity; the simulator does not
         last_equity = (await broker.account()).last_equity
@@ -167,12 +156,27 @@ async def open_desk(parts: TradingParts, at: datetime) -> Desk:
         entries_halted=state["entries_halted"],
         halt_reason=state["halt_reason"],
         day_start_equity=state["day_start_equity"],
-        pending_buy_notional=pending,
+        pending_buy_notional=0.0,  # open buys are booked into the portfolio below
         namespace=state["namespace"],
         limits=limits,
         slippage=slippage,
         commission=commission,
     )
+    # Open buy orders are booked as if filled: an order placed by an earlier cycle and not yet
+    # filled (the simulator fills at the next open) counts against every limit, so cycles that
+    # run before it fills cannot stack orders past MAX_POSITION_PCT, exposure, or cash.
+    for order in open_orders:
+        remaining = max(0.0, order.quantity - order.filled_quantity)
+        if order.side != Side.BUY or remaining <= 0:
+            continue
+        price = order.limit_price
+        if price is None:
+            try:
+                price = await price_of(parts, order.symbol, at)
+            except DataError:
+                desk.notes.append(f"no price for open order {order.client_order_id}")
+                continue
+        desk.book_buy(order.symbol, remaining, price)
     if newly_halted:
         await notify.alert(
             parts.bus, "Daily loss limit reached: new entries halted", desk.halt_reason

@@ -158,29 +158,58 @@ async def test_kill_switch_blocks_and_pause_holds_every_order(engine: Engine) ->
 async def test_a_crisis_regime_shrinks_position_size_and_says_so(engine: Engine) -> None:
     clock = FixedClock(ny(3, 15))
     runtime = await make_runtime(
-        engine, clock, max_order_notional=50_000.0, regime_exposure_scale="crisis:0.3"
+        engine,
+        clock,
+        max_order_notional=50_000.0,
+        regime_exposure_scale="crisis:0.3",
+        sim_slippage_bps=0.0,  # fees would shave equity and blur the round numbers below
+        sim_commission_per_order=0.0,
     )
-    results = [
-        await process_decision(
-            runtime,
-            decision(buy(target_weight=0.10)),
-            cycle(engine, clock.now(), regime=regime),
-            holdings={},
-            as_of=clock.now(),
-        )
-        for regime in ("neutral", "crisis")
+    normal, crisis = [
+        (
+            await process_decision(
+                runtime,
+                decision(buy(symbol, target_weight=0.10)),
+                cycle(engine, clock.now(), candidates=(symbol,), regime=regime),
+                holdings={},
+                as_of=clock.now(),
+            )
+        )[0]
+        for symbol, regime in (("AAPL", "neutral"), ("MSFT", "crisis"))
     ]
-    (normal,), (crisis,) = results
-    # 10% of 100,000 at 100 = 100 shares (not yet filled); in a crisis 30% of that limit.
+    # 10% of 100,000 at 100 = 100 AAPL; in a crisis 30% of that limit: 3% at 40 = 75 MSFT.
     assert normal.verdict == "approved" and normal.verdict_quantity == 100
-    assert crisis.verdict == "resized" and crisis.verdict_quantity == 30
+    assert crisis.verdict == "resized" and crisis.verdict_quantity == 75
     assert crisis.clamps[-1] == {
         "limit": "regime_position_pct",
-        "symbol": "AAPL",
-        "before": 100.0,
-        "after": 30.0,
+        "symbol": "MSFT",
+        "before": 250.0,
+        "after": 75.0,
     }
     assert "regime crisis scales MAX_POSITION_PCT 10% by 0.3 to 3%" in crisis.reasons[-1]
+
+
+async def test_an_unfilled_order_counts_against_the_next_cycles_limits(engine: Engine) -> None:
+    clock = FixedClock(ny(3, 10))
+    runtime = await make_runtime(engine, clock, max_order_notional=50_000.0)
+    (first,) = await process_decision(
+        runtime,
+        decision(buy(quantity=100)),
+        cycle(engine, clock.now()),
+        holdings={},
+        as_of=clock.now(),
+    )
+    clock.advance_to(ny(3, 10, 30))  # the simulator fills at the next open: still open
+    (second,) = await process_decision(
+        runtime,
+        decision(buy(quantity=100)),
+        cycle(engine, clock.now()),
+        holdings={},
+        as_of=clock.now(),
+    )
+    assert first.verdict == "approved" and first.order_status == "submitted"
+    assert second.verdict == "blocked" and "already at MAX_POSITION_PCT" in second.reasons[0]
+    assert len(rows(engine, OrderRow)) == 1
 
 
 async def test_a_daily_loss_past_the_limit_halts_entries_until_the_next_session(
