@@ -83,12 +83,12 @@ async def run_cycle(
                 holdings=list(holdings),
                 settings=settings,
             )
+            await _assess_regime(runtime, record, as_of)
         record.candidates = [
             CandidateRecord(symbol=c.symbol, held=c.symbol in holdings, rank_score=c.score)
             for c in selection.candidates
         ]
         await _emit(runtime, "candidates.selected", record, symbols=_symbols(record))
-        await _assess_regime(runtime, record, as_of)
 
         with _timed(record, "gather_analyse"):
             since = await asyncio.to_thread(_previous_cycle_time, runtime, as_of)
