@@ -86,7 +86,7 @@ def summarise(
             cost_usd=round(usage.cost_usd, 6),
         ),
         cycles=dict(cycles),
-        regimes=dict(Counter(str(r.regime.get("label")) for r in records if r.regime)),
+        regimes=dict(Counter(r.regime for r in records if r.regime)),
         orders=orders,
         seconds=round(seconds, 3),
         sessions_per_second=round(len(sessions) / seconds, 3) if seconds > 0 else 0.0,
