@@ -91,6 +91,31 @@ def file_url_for(base_url: str) -> str:
     return f"{head}/file/bot" if sep else base_url.rstrip("/") + "/file/bot"
 
 
+class RedactToken(logging.Filter):
+    """Replaces the bot token in log lines: the Bot API puts it in every request URL, and httpx
+    logs each URL at INFO."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.token in text:
+            record.msg, record.args = text.replace(self.token, "<bot-token>"), ()
+        return True
+
+
+def guard_http_logs(token: str) -> None:
+    """Keep the token out of httpx's request log, and that log (one line per Bot API call,
+    polls included) down to warnings unless someone chose a level for it."""
+    http = logging.getLogger("httpx")
+    if http.level == logging.NOTSET:
+        http.setLevel(logging.WARNING)
+    if not any(isinstance(f, RedactToken) and f.token == token for f in http.filters):
+        http.addFilter(RedactToken(token))
+
+
 def bot_defaults() -> Defaults:
     """HTML replies without link previews: what every message of the bot uses."""
     return Defaults(
@@ -112,6 +137,7 @@ def build_application(
     if settings.telegram_bot_token is None:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather first.")
     levels = parse_alert_levels(settings.alert_levels)
+    guard_http_logs(settings.telegram_bot_token.get_secret_value())
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())

@@ -139,6 +139,16 @@ async def test_a_member_may_read_but_not_act(
     assert sum("not an admin" in r.getMessage() for r in caplog.records) == 5
 
 
+async def test_the_token_never_reaches_the_log(
+    running_bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="httpx")  # as if someone turned request logs on
+    await running_bot.say(MEMBER, "/help")
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/bot<bot-token>/sendMessage" in line for line in requests)
+    assert not any(TOKEN in r.getMessage() for r in caplog.records)
+
+
 async def test_an_internal_failure_is_logged_and_the_user_told_briefly(
     running_bot: RunningBot,
     service: Orchestrator,
