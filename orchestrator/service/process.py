@@ -117,6 +117,7 @@ class ServiceProcess:
         self.metrics: MetricsServer | None = None
         self._cycle_task: asyncio.Task[str] | None = None
         self._bot_task: asyncio.Task[None] | None = None
+        self._start_task: asyncio.Task[bool] | None = None
         self._bot_stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -166,7 +167,10 @@ class ServiceProcess:
             _when(self.scheduler.next_cycle_time()),
         )
         if self.cycle_at_start:
-            asyncio.create_task(self.scheduler.run_now(CYCLE_JOB_ID), name="cycle-at-start")
+            # Kept: the loop holds tasks weakly, and an unreferenced task may vanish mid-run.
+            self._start_task = asyncio.create_task(
+                self.scheduler.run_now(CYCLE_JOB_ID), name="cycle-at-start"
+            )
 
     def _build_bot(self) -> Any:
         from bot.app import build_application
