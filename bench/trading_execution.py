@@ -46,9 +46,15 @@ def frames(n: int) -> FrameMarketData:
 async def bench(engine, n: int, rounds: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     import tests.trading.helpers as helpers
 
-    helpers.DATA = frames(n)  # make_runtime reads the module's DATA
+    # One symbol per round for the approval, so earlier rounds' open orders do not block it.
+    helpers.DATA = frames(n + rounds)  # make_runtime reads the module's DATA
     symbols = [f"S{i:03d}" for i in range(n)]
-    settings = {"universe": ",".join(symbols), "max_open_positions": 1_000, "max_position_pct": 1.0}
+    extra = [f"S{i:03d}" for i in range(n, n + rounds)]
+    settings = {
+        "universe": ",".join(symbols + extra),
+        "max_open_positions": 1_000,
+        "max_position_pct": 1.0,
+    }
     decide_ms, rerun_ms, approve_ms = [], [], []
     for r in range(rounds):
         clock = FixedClock(ny(2, 10).replace(minute=r))
@@ -65,8 +71,8 @@ async def bench(engine, n: int, rounds: int) -> dict[str, float]:  # type: ignor
         confirm = await make_runtime(engine, clock, approval_policy="confirm_all", **settings)
         (pending,) = await process_decision(
             confirm,
-            decision(buy(symbols[0], quantity=1)),
-            cycle(engine, clock.now(), candidates=(symbols[0],)),
+            decision(buy(extra[r], quantity=1)),
+            cycle(engine, clock.now(), candidates=(extra[r],)),
             holdings={},
             as_of=clock.now(),
         )
