@@ -176,7 +176,8 @@ def _record_cycle(event: Event) -> None:
     (the cycle record's headline numbers: status, seconds) and `timings`/`step_seconds`.
     """
     payload = event.payload
-    summary = payload.get("summary") if isinstance(payload.get("summary"), dict) else {}
+    raw = payload.get("summary")
+    summary: dict[str, Any] = raw if isinstance(raw, dict) else {}
     failed = event.type == "cycle.failed"
     status = "failed" if failed else str(payload.get("status") or summary.get("status") or "")
     CYCLES.labels(status=status or "completed").inc()

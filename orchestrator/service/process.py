@@ -135,7 +135,7 @@ class ServiceProcess:
         found = await asyncio.to_thread(self._mark_interrupted, RESTART_REASON)
         if found:
             log.warning("%d cycle(s) left running by a previous process marked interrupted", found)
-        runtime.bus = StepGate(runtime.bus, self.stopping)  # type: ignore[assignment]
+        runtime.bus = StepGate(runtime.bus, self.stopping)
         self.metrics = start_metrics_server(self.settings.metrics_port)
         install_store_metrics()
         subscribe_metrics(self.service.bus)
@@ -161,7 +161,7 @@ class ServiceProcess:
         log.info(
             "fingpt run: ready (mode %s, bus %s, metrics %s, bot %s, next cycle %s)",
             self.service.mode,
-            type(runtime.bus.inner).__name__,  # type: ignore[attr-defined]
+            type(runtime.bus.inner).__name__,
             f":{self.metrics.port}/metrics" if self.metrics else "off",
             "on" if application is not None else "off (no TELEGRAM_BOT_TOKEN)",
             _when(self.scheduler.next_cycle_time()),
