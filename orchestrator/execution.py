@@ -183,7 +183,7 @@ async def _confirm_or_send(
         result.reasons.append(PAUSED_NOTE)
         return result
     if policy.needs_confirmation(verdict.notional):
-        row = await asyncio.to_thread(
+        row, superseded = await asyncio.to_thread(
             ledger.store_approval,
             runtime,
             proposal,
@@ -193,6 +193,24 @@ async def _confirm_or_send(
             cycle_id,
             desk.at,
         )
+        for old in superseded:
+            await notify.approval_expired(
+                runtime.bus,
+                approval_id=old.id,
+                symbol=old.symbol,
+                side=old.side,
+                quantity=old.quantity,
+                at=desk.at,
+                cycle_id=old.cycle_id,
+            )
+            await notify.approval_resolved(
+                runtime.bus,
+                approval_id=old.id,
+                decision="expired",
+                by="superseded",
+                cycle_id=old.cycle_id,
+                note=old.note,
+            )
         payload = approvals.approval_payload(row)
         await notify.approval_requested(runtime.bus, payload, cycle_id=cycle_id)
         desk.commit(verdict)

@@ -16,11 +16,13 @@ from orchestrator.store.trading import (
     TradeProposalRow,
     add_proposal,
     approval_for_proposal,
+    claim_approval,
     find_cycle_proposal,
     get_order_row,
     latest_verdict,
     load_trading_state,
     order_from_row,
+    pending_approvals,
     record_equity,
 )
 from orchestrator.trading import approvals
@@ -140,7 +142,10 @@ def store_approval(
     verdict_id: int | None,
     cycle_id: int | None,
     now: datetime,
-) -> ApprovalRow:
+) -> tuple[ApprovalRow, list[ApprovalRow]]:
+    """A new pending approval, and the older pending ones for the same symbol and side that it
+    replaces (marked expired: the newer proposal rests on fresher analysis, and two approvals
+    for one trade invite approving it twice)."""
     with session_scope(runtime.engine) as session:
         row = approvals.create_approval(
             session,
@@ -152,8 +157,19 @@ def store_approval(
             now=now,
             timeout_minutes=runtime.settings.approval_timeout,
         )
-        session.expunge(row)
-        return row
+        superseded = []
+        for old in pending_approvals(session):
+            if old.id == row.id or (old.symbol, old.side) != (row.symbol, row.side):
+                continue
+            note = f"superseded by {row.id}, a newer proposal for the same trade; not executed"
+            if claim_approval(
+                session, old.id, approvals.EXPIRED, by="superseded", at=now, note=note
+            ):
+                session.refresh(old)
+                superseded.append(old)
+        for item in (row, *superseded):
+            session.expunge(item)
+        return row, superseded
 
 
 def store_equity(runtime: TradingParts, desk: Desk, at: datetime) -> None:

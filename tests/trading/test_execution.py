@@ -286,3 +286,25 @@ async def test_buys_in_one_decision_cannot_spend_the_same_cash_twice(engine: Eng
     assert second.clamps[-1]["limit"] == "cash"
     # ...which the broker accepts (it would refuse an order its cash cannot cover)
     assert [o.status for o in rows(engine, OrderRow)] == ["submitted", "submitted"]
+
+
+async def test_a_newer_proposal_supersedes_a_pending_approval_for_the_same_trade(
+    engine: Engine,
+) -> None:
+    clock = FixedClock(ny(3, 10))
+    runtime = await make_runtime(engine, clock, approval_policy="confirm_all")
+    recorder = Recorder(runtime.bus)
+    (old,) = await process_decision(
+        runtime, decision(buy()), cycle(engine, clock.now()), holdings={}, as_of=clock.now()
+    )
+    clock.advance_to(ny(3, 10, 30))
+    (new,) = await process_decision(
+        runtime, decision(buy()), cycle(engine, clock.now()), holdings={}, as_of=clock.now()
+    )
+    await runtime.bus.drain()
+    statuses = {a.id: (a.status, a.note) for a in rows(engine, ApprovalRow)}
+    assert statuses[new.approval_id][0] == "pending"
+    assert statuses[old.approval_id][0] == "expired"
+    assert f"superseded by {new.approval_id}" in statuses[old.approval_id][1]
+    (resolved,) = recorder.of("approval.resolved")
+    assert (resolved["approval_id"], resolved["decision"]) == (old.approval_id, "expired")
