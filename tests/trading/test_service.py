@@ -201,3 +201,28 @@ def test_an_approval_cannot_be_claimed_after_its_expiry(sqlite_engine: Engine) -
         late = claim_approval(session, "K7Q2MX", "approved", by="1", at=ny(3, 15), unexpired=True)
         assert late is False
         assert claim_approval(session, "K7Q2MX", "expired", by="timeout", at=ny(3, 15))
+
+
+async def test_an_approval_is_rechecked_under_its_cycles_market_regime(engine: Engine) -> None:
+    from orchestrator.store.cycles import finish_cycle
+
+    clock = FixedClock(ny(3, 15))
+    runtime = await make_runtime(
+        engine,
+        clock,
+        approval_policy="confirm_all",
+        regime_exposure_scale="crisis:0.3",
+        max_order_notional=50_000.0,
+    )
+    record = cycle(engine, clock.now())  # no regime known when the proposal was checked
+    (result,) = await process_decision(
+        runtime, decision(buy(quantity=90)), record, holdings={}, as_of=clock.now()
+    )
+    assert result.verdict == "approved" and result.verdict_quantity == 90
+    with session_scope(engine) as session:  # the cycle's stored record names the regime
+        finish_cycle(
+            session, record.cycle_id, status="completed", error="", record={"regime": "crisis"}
+        )
+    outcome = await service.approve(runtime, result.approval_id, user="42")
+    assert outcome.order is not None and outcome.order.quantity == 30  # 3% of 100,000 at 100
+    assert "regime crisis" in outcome.message
