@@ -32,12 +32,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from orchestrator.analysis.lexicon import default_lexicon
+from orchestrator.config import Settings
 from orchestrator.data.base import MarketData
 from orchestrator.data.frames import last_known_session
 from orchestrator.errors import DataError, ProviderError
@@ -266,7 +266,7 @@ def select_stocks(
     *,
     as_of: datetime,
     holdings: list[str],
-    settings: Any,
+    settings: Settings,
 ) -> Selection:
     """Up to `settings.max_candidates` ranked candidates, plus every holding (see module doc).
 
