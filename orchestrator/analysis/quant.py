@@ -4,7 +4,9 @@ Model: two scikit-learn `HistGradientBoosting` models pooled over the tickers of
 one classifier for P(5-day return > 0) and one regressor for the 5-day return (targets clipped to
 +-`TARGET_CLIP` so a takeover jump does not dominate), on `features.FEATURE_COLUMNS` (multi-horizon
 returns, volatility, RSI, MACD, volume z-score, return relative to SPY or the equal-weight
-universe, distance from the 52-week high, market context and cross-sectional ranks).
+universe, distance from the 52-week high, market context and cross-sectional ranks). The
+classifier's trees learn from the older 80 % of the training samples and its probability is
+recalibrated (Platt scaling) on the newest 20 %, which also carries the recent up-rate.
 
 Walk-forward (`fit_model`): a model trained at session T learns only from samples dated
 t <= T - `HORIZON_DAYS` sessions, whose outcome was known at T's close, from the last
@@ -52,10 +54,11 @@ from orchestrator.store.db import session_scope
 
 log = logging.getLogger(__name__)
 
-MODEL_FAMILY = "quant-hgb-v2"  # bump when features or model change: old files are not reused
+MODEL_FAMILY = "quant-hgb-v3"  # bump when features or model change: old files are not reused
 TRAIN_SESSIONS = 1260  # five years: several regimes, still recent
 RETRAIN_SESSIONS = 21  # monthly, as FinGPT-style weekly forecasts need
 MIN_TRAIN_SAMPLES = 500  # below this the trees learn noise; the forecaster abstains
+CALIBRATION_SHARE = 0.2  # newest fifth of the samples: about a year of a five-year window
 TARGET_CLIP = 0.20  # 5-day returns beyond +-20 % are events, not patterns
 FEATURE_SESSIONS = 300  # the longest feature (52-week high) needs 252 sessions, plus warm-up
 CALENDAR_PER_SESSION = 1.5  # calendar days per session, with margin for holidays
@@ -71,6 +74,7 @@ class TrainedModel:
     train_end: date  # the last sample date (its outcome was known at trained_session)
     n_samples: int
     up_rate: float  # share of up outcomes in the training sample (the always-up baseline's P)
+    calibrator: Any = None  # logistic map of the trees' logit, fitted on the newest samples
 
     def predict(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """P(up) and expected 5-day return for feature rows (NaN allowed)."""
@@ -78,7 +82,14 @@ class TrainedModel:
         with threadpool_limits(1):
             prob = self.classifier.predict_proba(x)[:, 1]
             expected = self.regressor.predict(x)
+        if self.calibrator is not None and len(prob):
+            prob = self.calibrator.predict_proba(_logit(prob))[:, 1]
         return prob, expected
+
+
+def _logit(prob: np.ndarray) -> np.ndarray:
+    clipped = np.clip(prob, 1e-4, 1 - 1e-4)
+    return np.log(clipped / (1 - clipped)).reshape(-1, 1)
 
 
 def sample_stride(n_tickers: int) -> int:
@@ -95,6 +106,7 @@ def fit_model(
     calendar. Returns None when fewer than `MIN_TRAIN_SAMPLES` samples qualify.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression
 
     position = int(sessions.searchsorted(pd.Timestamp(trained_session), side="right")) - 1
     last_label = position - HORIZON_DAYS
@@ -117,22 +129,30 @@ def fit_model(
     # Shallow, heavily regularised trees: weekly returns are mostly noise, and deeper models
     # (tried: 8-15 leaves, 100-150 rounds) called "down" too often and lost accuracy out of
     # sample (bench numbers in docs/benchmarks/analysis.md).
+    used = target[known].index.get_level_values("date")
+    order = np.argsort(used.to_numpy(), kind="stable")
+    # The trees learn from the older part; the newest CALIBRATION_SHARE recalibrates their
+    # probability (Platt scaling), which also brings in the most recent up-rate.
+    cut = int(len(order) * (1 - CALIBRATION_SHARE))
+    fit_rows, calibration_rows = order[:cut], order[cut:]
     params = dict(
         max_iter=40,
         learning_rate=0.03,
         max_depth=2,
-        min_samples_leaf=max(50, len(y) // 8),
+        min_samples_leaf=max(50, len(fit_rows) // 8),
         l2_regularization=10.0,
         random_state=0,
     )
     # One thread: OpenMP threads that wait on each other on a shared, busy machine made a
     # 5k-sample fit 50x slower (35 s instead of 0.6 s); one core is plenty for these sizes.
     with threadpool_limits(1):
-        classifier = HistGradientBoostingClassifier(**params).fit(x, (y > 0).astype(int))
+        up = (y > 0).astype(int)
+        classifier = HistGradientBoostingClassifier(**params).fit(x[fit_rows], up[fit_rows])
+        raw = classifier.predict_proba(x[calibration_rows])[:, 1]
+        calibrator = LogisticRegression(C=1.0).fit(_logit(raw), up[calibration_rows])
         regressor = HistGradientBoostingRegressor(**params).fit(
             x, np.clip(y, -TARGET_CLIP, TARGET_CLIP)
         )
-    used = target[known].index.get_level_values("date")
     return TrainedModel(
         classifier=classifier,
         regressor=regressor,
@@ -141,6 +161,7 @@ def fit_model(
         train_end=used.max().date(),
         n_samples=len(y),
         up_rate=float((y > 0).mean()),
+        calibrator=calibrator,
     )
 
 
