@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
+from structlog.contextvars import bind_contextvars
 
 from orchestrator.store.base import utcnow
 
@@ -141,6 +142,17 @@ def _load_payload_models() -> None:
     import orchestrator.event_payloads  # noqa: F401
 
 
+def bind_cycle_log_context(event: Event) -> None:
+    """On `cycle.started`, bind its cycle id to the publishing task's log context.
+
+    The cycle publishes `cycle.started` from its own task, so every later log line of that
+    cycle (and of the tasks it starts) carries `cycle_id`, whichever face started the cycle:
+    that is how Loki finds a cycle's lines. Both buses call this from `publish`.
+    """
+    if event.type == "cycle.started" and event.cycle_id is not None:
+        bind_contextvars(cycle_id=event.cycle_id)
+
+
 # --- the in-process bus ----------------------------------------------------------------------
 
 
@@ -155,6 +167,7 @@ class InProcessBus:
         self._handlers.append(((types,) if isinstance(types, str) else types, handler))
 
     async def publish(self, event: Event) -> None:
+        bind_cycle_log_context(event)
         for types, handler in self._handlers:
             if "*" in types or event.type in types:
                 task = asyncio.create_task(self._deliver(handler, event))

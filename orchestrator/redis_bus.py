@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from orchestrator.events import Event, Handler
+from orchestrator.events import Event, Handler, bind_cycle_log_context
 from orchestrator.streams import (
     DEFAULT_BLOCK_MS,
     DEFAULT_CLAIM_MIN_IDLE_MS,
@@ -75,6 +75,7 @@ class RedisStreamBus:
 
     async def publish(self, event: Event) -> None:
         """Append the event (XADD, MAXLEN ~). Raises redis errors when Redis is unreachable."""
+        bind_cycle_log_context(event)
         await self.redis.xadd(
             self.stream,
             {"type": event.type, "data": event.model_dump_json()},

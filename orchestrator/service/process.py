@@ -29,8 +29,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from structlog.contextvars import bind_contextvars
-
 from orchestrator.config import Settings
 from orchestrator.events import Event, EventBus, Handler
 from orchestrator.monitoring import (
@@ -73,10 +71,6 @@ class StepGate:
         self._stopping = stopping
 
     async def publish(self, event: Event) -> None:
-        if event.type == "cycle.started" and event.cycle_id is not None:
-            # Published from inside the cycle's task: every later log line of the cycle (and of
-            # the tasks it starts) carries its id, which is how Loki finds a cycle's lines.
-            bind_contextvars(cycle_id=event.cycle_id)
         await self.inner.publish(event)
         if self._stopping.is_set() and _GATED.get() and event.type in STEP_END_EVENTS:
             raise CycleInterrupted(event.type)
