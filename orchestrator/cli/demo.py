@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,8 +21,10 @@ def demo(
     from orchestrator.service.data import demo_settings
     from orchestrator.service.facade import Orchestrator
 
-    # Each demo starts from an empty ledger so its numbers are the same on every run.
-    shutil.rmtree(var_dir, ignore_errors=True)
+    # Each demo starts from an empty ledger so its numbers are the same on every run; trained
+    # forecast models under var_dir/models are kept (they are reused, not retrained).
+    for ledger in var_dir.glob("fingpt.db*"):
+        ledger.unlink()
     settings = demo_settings(
         var_dir=var_dir,
         database_url="",
