@@ -317,6 +317,10 @@ class Orchestrator:
     async def pending_approvals(self) -> list[ApprovalView]:
         return await trading_service.pending_approvals(self.runtime)
 
+    async def expire_approvals(self) -> list[ApprovalView]:
+        """Mark approvals past their expiry as expired (each emits `approval.expired`)."""
+        return await trading_service.expire_due(self.runtime)
+
     async def approve(self, approval_id: str, user_id: int | str) -> ApprovalOutcome:
         return await trading_service.approve(self.runtime, approval_id, user=str(user_id))
 
