@@ -19,8 +19,9 @@ from orchestrator.events import Event
 from orchestrator.scheduler import JOB_IDS
 from orchestrator.service.facade import Orchestrator
 from orchestrator.service.jobs import daily_summary, evaluate_day, run_scheduled_cycle, warm_up
-from orchestrator.service.process import STOPPED_REASON, ServiceProcess
-from orchestrator.store.cycles import CycleRow
+from orchestrator.service.process import RESTART_REASON, STOPPED_REASON, ServiceProcess
+from orchestrator.store.cycles import CycleRow, claim_slot
+from orchestrator.store.db import session_scope
 from orchestrator.store.trading import OrderRow
 from tests.events.helpers import eventually
 from tests.fakes.openai_server import fake_openai_factory  # noqa: F401 (fixture)
@@ -39,7 +40,7 @@ def free_port() -> int:
 
 def cycles(service: Orchestrator) -> list[CycleRow]:
     with Session(service.runtime.engine) as session:
-        return list(session.exec(select(CycleRow)))
+        return list(session.exec(select(CycleRow).order_by(CycleRow.id)))
 
 
 def orders(service: Orchestrator) -> list[OrderRow]:
@@ -97,6 +98,9 @@ async def test_one_process_runs_the_cycle_metrics_and_the_bot() -> None:
 
 async def test_stopping_mid_cycle_ends_it_at_the_next_step_boundary() -> None:
     service = await Orchestrator.create(process_settings())
+    # A cycle a previous process left "running" when it died (kill -9, power loss).
+    with session_scope(service.runtime.engine) as session:
+        orphan = claim_slot(session, slot="2015-12-16T20:30Z", mode="demo", as_of=service.now())
     process = ServiceProcess(service, cycle_at_start=True, grace_seconds=60)
     seen: list[str] = []
     stop = asyncio.Event()
@@ -109,7 +113,9 @@ async def test_stopping_mid_cycle_ends_it_at_the_next_step_boundary() -> None:
     service.bus.subscribe("*", on_step)
     await asyncio.wait_for(process.run(stop), timeout=120)
 
-    [row] = cycles(service)
+    found, row = cycles(service)
+    # The orphan was closed at start, before any new work.
+    assert found.id == orphan and found.status != "running" and found.error == RESTART_REASON
     assert row.status != "running" and row.error == STOPPED_REASON
     assert row.finished_at is not None
     # The step that was running finished and announced itself; nothing after it started.
