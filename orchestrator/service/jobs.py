@@ -18,7 +18,7 @@ from orchestrator.domain import EXCHANGE_TZ
 from orchestrator.errors import DataError
 from orchestrator.event_payloads import DailySummary
 from orchestrator.events import make_event
-from orchestrator.monitoring import bind_log_context
+from orchestrator.monitoring import bind_log_context, set_portfolio, set_regime
 
 if TYPE_CHECKING:
     from orchestrator.service.facade import Orchestrator
@@ -61,6 +61,9 @@ async def run_scheduled_cycle(service: Orchestrator, slot: datetime) -> str:
         except SlotAlreadyRun as exc:
             log.info("%s", exc)
             return "skipped: slot already ran"
+    await refresh_portfolio_gauges(service)
+    if record.regime:
+        set_regime(record.regime)
     outcome = f"cycle #{record.cycle_id} {record.status}"
     log.info(
         "%s: %d candidates, %d proposals, %d tokens",
@@ -70,6 +73,20 @@ async def run_scheduled_cycle(service: Orchestrator, slot: datetime) -> str:
         record.tokens,
     )
     return outcome
+
+
+async def refresh_portfolio_gauges(service: Orchestrator) -> None:
+    """Set the equity and open-positions gauges from the broker (at start and after cycles).
+
+    A broker that cannot be read leaves the gauges as they were (logged): a stale gauge is
+    better than a service that stops over a metric.
+    """
+    try:
+        view = await service.portfolio()
+    except Exception as exc:
+        log.warning("portfolio gauges not refreshed: %s", exc)
+        return
+    set_portfolio(view.equity, sum(1 for p in view.positions if p.quantity))
 
 
 async def warm_up(service: Orchestrator, session: date) -> int:

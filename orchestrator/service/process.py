@@ -160,6 +160,7 @@ class ServiceProcess:
             "on" if application is not None else "off (no TELEGRAM_BOT_TOKEN)",
             _when(self.scheduler.next_cycle_time()),
         )
+        await jobs.refresh_portfolio_gauges(self.service)
         if self.cycle_at_start:
             # Kept: the loop holds tasks weakly, and an unreferenced task may vanish mid-run.
             self._start_task = asyncio.create_task(

@@ -94,6 +94,8 @@ async def test_one_process_runs_the_cycle_metrics_and_the_bot() -> None:
     assert [c.status for c in cycles(service)] == ["completed"]
     assert sample(metrics, 'fingpt_cycles_total{status="completed"}') >= 1
     assert sample(metrics, "fingpt_cycle_duration_seconds_count") >= 1
+    # The portfolio gauges come from the broker (SimBroker's opening cash at least).
+    assert sample(metrics, "fingpt_equity") > 50_000
 
 
 async def test_stopping_mid_cycle_ends_it_at_the_next_step_boundary() -> None:
