@@ -209,13 +209,16 @@ async def reject(service: Orchestrator, args: Sequence[str], user: User) -> Repl
 async def pause(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
     no_args("pause", args)
     await service.pause(actor(user))
-    return Reply("⏸ Paused: no new cycles run until /resume. Pending approvals still count.")
+    return Reply(
+        "⏸ Paused: cycles still analyse, but no order is sent and no approval executes "
+        "until /resume."
+    )
 
 
 async def resume(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
     no_args("resume", args)
     await service.resume(actor(user))
-    return Reply("▶️ Resumed: cycles run on schedule again.")
+    return Reply("▶️ Resumed: orders are sent again.")
 
 
 async def killswitch(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
@@ -253,6 +256,11 @@ async def lessons(service: Orchestrator, args: Sequence[str], user: User) -> Rep
     return Reply(fmt.format_lessons(await service.lessons(n=n)))
 
 
+async def weights(service: Orchestrator, args: Sequence[str], user: User) -> Reply:
+    n = count_arg("weights", args, 5, MAX_LIST, "changes")
+    return Reply(fmt.format_weights(await service.weights(n=n)))
+
+
 async def ask(service: Orchestrator, text: str, user: User) -> Reply:
     """Free text: the agent answers with this chat's memory."""
     return Reply(
@@ -281,14 +289,15 @@ COMMANDS: dict[str, Command] = {
         Command("pending", pending, "Trades waiting for approval"),
         Command("approve", approve, "Approve a proposed trade", "ID", admin=True),
         Command("reject", reject, "Reject a proposed trade", "ID", admin=True),
-        Command("pause", pause, "Pause scheduled cycles", admin=True),
-        Command("resume", resume, "Resume scheduled cycles", admin=True),
+        Command("pause", pause, "Stop sending orders (cycles still analyse)", admin=True),
+        Command("resume", resume, "Send orders again", admin=True),
         Command("killswitch", killswitch, "Halt or allow all trading", "on|off", admin=True),
         Command("risk", risk, "Risk limits and today's loss"),
         Command("settings", settings, "Effective settings (secrets hidden)", admin=True),
         Command("cost", cost, "LLM tokens and dollars today and per cycle"),
         Command("history", history, "Recent cycles", "[n]"),
         Command("lessons", lessons, "Lessons learned from past decisions", "[n]"),
+        Command("weights", weights, "Signal weights and why they changed", "[n]"),
     )
 }
 

@@ -28,6 +28,7 @@ from orchestrator.service.views import (
     PortfolioView,
     RiskView,
     StatusView,
+    WeightsView,
 )
 
 # Telegram rejects a message above 4096 characters (UTF-16 code units, after entity parsing);
@@ -311,6 +312,16 @@ def format_lessons(items: Sequence[LessonView]) -> str:
         for x in items
     ]
     return _lines(_title("Lessons"), *rows)
+
+
+def format_weights(items: Sequence[WeightsView]) -> str:
+    rows = [
+        f"{x.since.date().isoformat() if x.since else 'defaults'}: "
+        + ", ".join(f"{escape(k)} {v:.2f}" for k, v in x.weights.items())
+        + (f"\n  <i>{escape(x.reason)}</i>" if x.since and x.reason else "")
+        for x in items
+    ]
+    return _lines(_title("Signal weights"), *rows)
 
 
 def format_answer(a: AnswerView) -> str:

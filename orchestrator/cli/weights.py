@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from orchestrator.cli.app import app, console, run_async
+
+if TYPE_CHECKING:
+    from orchestrator.service.views import WeightsView
 
 
 @app.command("weights")
 def weights(last: int = 5) -> None:
     """Show the self-tuning signal weights (newest first) and the hit rates behind them."""
     from orchestrator.config import get_settings
-    from orchestrator.decision import DEFAULT_WEIGHTS
     from orchestrator.service.facade import Orchestrator
 
-    async def load() -> list[dict[str, object]]:
+    async def load() -> list[WeightsView]:
         service = await Orchestrator.create(get_settings())
         try:
             return await service.weights(last)
         finally:
             await service.close()
 
-    history = run_async(load())
+    views = run_async(load())
     if not get_settings().adaptive_weights:
         console.print("ADAPTIVE_WEIGHTS=false: decisions use the default weights.")
-    names = list(DEFAULT_WEIGHTS)
+    names = list(views[0].weights)
     table = Table("since", *names, "reason", title="Signal weights")
-    table.add_row("defaults", *(f"{DEFAULT_WEIGHTS[n]:.3f}" for n in names), "")
-    for change in history:
-        values = change["weights"]
-        assert isinstance(values, dict)
-        table.add_row(
-            f"{change['at']:%Y-%m-%d %H:%M}",
-            *(f"{values.get(n, 0.0):.3f}" for n in names),
-            str(change["reason"]),
-        )
+    for view in views:
+        since = f"{view.since:%Y-%m-%d %H:%M}" if view.since else "defaults"
+        table.add_row(since, *(f"{view.weights.get(n, 0.0):.3f}" for n in names), view.reason)
     console.print(table)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from orchestrator.briefing import analyze_ticker, forecaster
 from orchestrator.clock import Clock, FixedClock
@@ -19,6 +18,7 @@ from orchestrator.config import Settings, get_settings
 from orchestrator.cycle import run_cycle
 from orchestrator.cycle_record import CycleRecord
 from orchestrator.data.offline import sample_end_as_of
+from orchestrator.decision import DEFAULT_WEIGHTS
 from orchestrator.domain import EXCHANGE_TZ
 from orchestrator.errors import NotFoundError
 from orchestrator.events import EventBus
@@ -46,6 +46,7 @@ from orchestrator.service.views import (
     RiskView,
     SentimentView,
     StatusView,
+    WeightsView,
 )
 from orchestrator.store import cycles as cycle_store
 from orchestrator.store import feedback as feedback_store
@@ -301,15 +302,17 @@ class Orchestrator:
 
         return await asyncio.to_thread(load)
 
-    async def weights(self, n: int = 5) -> list[dict[str, Any]]:
-        """The latest signal-weight changes, newest first, with their reasons."""
+    async def weights(self, n: int = 5) -> list[WeightsView]:
+        """The defaults, then the latest signal-weight changes (newest first) with reasons."""
 
-        def load() -> list[dict[str, Any]]:
+        def load() -> list[WeightsView]:
             with session_scope(self.runtime.engine) as session:
-                return [
-                    {"at": r.created_at, "weights": r.weights, "reason": r.reason}
-                    for r in weight_history(session, limit=n)
+                rows = weight_history(session, limit=n)
+                changes = [
+                    WeightsView(since=r.created_at, weights=r.weights, reason=r.reason)
+                    for r in rows
                 ]
+            return [WeightsView(weights=dict(DEFAULT_WEIGHTS), reason="defaults"), *changes]
 
         return await asyncio.to_thread(load)
 

@@ -236,3 +236,11 @@ class AnswerView(View):
     tools_used: tuple[str, ...] = ()
     tokens: int = 0
     cost_usd: float = 0.0
+
+
+class WeightsView(View):
+    """One change of the decision's signal weights (or the defaults, with `since` None)."""
+
+    since: datetime | None = None
+    weights: dict[str, float]
+    reason: str = ""

@@ -94,3 +94,28 @@ def test_fingpt_chat_runs_lines_without_a_telegram_token(bot_settings: Settings)
     assert result.exit_code == 0, result.output
     assert "Kill switch off; trading on" in result.output
     assert "Nothing is waiting for approval." in result.output
+
+
+async def test_weights_shows_the_defaults_and_each_change_with_its_reason(
+    service: Orchestrator, tmp_path: Path
+) -> None:
+    from orchestrator.store.db import session_scope
+    from orchestrator.store.weights import SignalWeightsRow, save_weights
+
+    with session_scope(service.runtime.engine) as session:
+        save_weights(
+            session,
+            SignalWeightsRow(
+                created_at=service.now(),
+                weights={"forecast": 0.3, "sentiment": 0.35, "momentum": 0.2, "llm_forecast": 0.15},
+                reason="hit rates over the last 120 days: sentiment 70% of 40",
+            ),
+        )
+    out = Console(file=StringIO(), width=200, color_system=None)
+    chat = ConsoleChat(service, out, tmp_path / "charts")
+
+    await chat.handle("/weights")
+
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "defaults: forecast 0.40, sentiment 0.25" in text
+    assert "forecast 0.30, sentiment 0.35" in text and "sentiment 70% of 40" in text
