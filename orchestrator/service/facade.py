@@ -9,7 +9,7 @@ With `DATA_PROVIDER=offline` the clock stands inside the bundled sample (see `de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.briefing import analyze_ticker, forecaster
@@ -74,6 +74,8 @@ class Orchestrator:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._cycle_lock = asyncio.Lock()
+        # Set by the process that hosts a scheduler, so /status can say when the next cycle is.
+        self.next_cycle: Callable[[], datetime | None] | None = None
 
     @classmethod
     async def create(
@@ -122,6 +124,8 @@ class Orchestrator:
 
     # --- status and portfolio ----------------------------------------------------------------
     async def status(self, next_cycle_at: datetime | None = None) -> StatusView:
+        if next_cycle_at is None and self.next_cycle is not None:
+            next_cycle_at = self.next_cycle()
         state = await asyncio.to_thread(trading_service.trading_state, self.runtime)
         last = await asyncio.to_thread(self._cycles, 1)
         pending = await self.pending_approvals()
