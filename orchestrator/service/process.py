@@ -7,9 +7,13 @@
 
 Stopping (SIGTERM/SIGINT, or `stop` set by a caller): no new job starts; a running cycle
 finishes the step it is in and stops at the next step boundary, where nothing is half-written;
-its row is marked interrupted (`orchestrator.store.cycles.mark_interrupted`). Only a cycle still
-running after `grace_seconds` is cancelled (and marked the same way). Then the bot, the bus and
-the database are closed, in that order, so no handler writes into a closed session.
+its row is closed by `orchestrator.store.cycles.mark_interrupted` (the status that function
+sets, today `stopped`, with the reason `STOPPED_REASON`). Only a cycle still running after
+`grace_seconds` is cancelled (and closed the same way). Then the bot, the bus and the database
+are closed, in that order, so no handler writes into a closed session. At start, cycles a dead
+process left `running` are closed with `RESTART_REASON`.
+
+A cycle started by hand (the bot's /cycle) is not gated: it finishes, or is closed at shutdown.
 
 How a cycle stops at a step boundary without reaching into `run_cycle`: the cycle announces the
 end of each step on the bus (`candidates.selected`, `analysis.completed`, `decision.proposed`).
