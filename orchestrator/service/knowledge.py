@@ -111,10 +111,18 @@ def _view(report: IngestReport) -> IngestView:
 async def _ingest(
     documents: Iterable[SourceDocument], on_progress: ProgressCallback | None
 ) -> IngestView:
-    def run() -> IngestReport:
-        return knowledge_base().ingest(documents, on_progress=on_progress)
+    stop = threading.Event()
 
-    return _view(await asyncio.to_thread(run))
+    def run() -> IngestReport:
+        return knowledge_base().ingest(documents, on_progress=on_progress, stop=stop)
+
+    try:
+        return _view(await asyncio.to_thread(run))
+    except asyncio.CancelledError:
+        # Ctrl-C cancels this coroutine, but a worker thread cannot be killed: tell it to stop
+        # after the current group so the process exits soon (the next run resumes from there).
+        stop.set()
+        raise
 
 
 def count_files(path: Path) -> int:

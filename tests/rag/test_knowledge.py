@@ -217,3 +217,20 @@ def test_a_qdrant_server_with_the_same_code(
     finally:
         kb.store.client.delete_collection(kb.collection)
         close_all()
+
+
+def test_stop_ends_an_ingest_after_the_current_group(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setattr(knowledge_module, "GROUP_CHUNKS", 1)
+    words = " ".join(f"token{i}" for i in range(220))
+    documents = [_doc(f"Filing {n}: {words}", JAN, title=f"f{n}") for n in range(3)]
+    stop = threading.Event()
+    # What Ctrl-C does through the service: the event is set while a group is being written.
+    first = kb.ingest(documents, on_progress=lambda docs, chunks: stop.set(), stop=stop)
+    assert first.interrupted and first.added == 1
+    assert kb.document_counts() == {"complete": 1}
+    rest = kb.ingest(documents)
+    assert (rest.skipped, rest.added, rest.interrupted) == (1, 2, False)

@@ -64,6 +64,7 @@ class IngestReport:
     redone: int = 0
     chunks: int = 0
     seconds: float = 0.0
+    interrupted: bool = False
 
     @property
     def chunks_per_second(self) -> float:
@@ -118,14 +119,22 @@ class KnowledgeBase:
         documents: Iterable[SourceDocument],
         *,
         on_progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> IngestReport:
-        """Add documents; `on_progress(documents_done, chunks_done)` after each group."""
+        """Add documents; `on_progress(documents_done, chunks_done)` after each group.
+
+        Setting `stop` (from another thread, e.g. on Ctrl-C) ends the run after the group being
+        written, with `report.interrupted` set; running again resumes where it stopped.
+        """
         report = IngestReport()
         started = time.perf_counter()
         for group in self._groups(documents, report):
             self._write_group(group, report)
             if on_progress is not None:
                 on_progress(report.documents, report.chunks)
+            if stop is not None and stop.is_set():
+                report.interrupted = True
+                break
         report.seconds = time.perf_counter() - started
         return report
 
