@@ -352,7 +352,9 @@ class Orchestrator:
             text,
             chat_id=str(chat_id),
             user_is_admin=self.is_admin(user_id),
-            allow_actions=False,
+            # Admins may ask the agent to propose trades (they still wait for approval) or
+            # cancel orders; everyone else gets the read-only tools.
+            allow_actions=self.is_admin(user_id),
             settings=self.settings,
             engine=self.runtime.engine,
             llm=self.runtime.llm,
@@ -360,6 +362,7 @@ class Orchestrator:
             broker=self.runtime.broker,
             knowledge=self.runtime.knowledge,
             as_of=self.now(),
+            extras={"runtime": self.runtime},
         )
         return AnswerView.model_validate(view.model_dump(include=set(AnswerView.model_fields)))
 
