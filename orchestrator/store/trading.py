@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.domain import Fill, Order, OrderStatus, OrderType, Side
@@ -200,9 +201,15 @@ def load_trading_state(session: Session) -> TradingStateRow:
     """The single state row, created on first use."""
     row = session.get(TradingStateRow, 1)
     if row is None:
-        row = TradingStateRow(id=1, namespace=secrets.token_hex(3))
-        session.add(row)
-        session.flush()
+        # Two first requests at once (say /status from two chats) may both try to create it;
+        # the loser rolls its insert back and reads the winner's row.
+        try:
+            with session.begin_nested():
+                session.add(TradingStateRow(id=1, namespace=secrets.token_hex(3)))
+        except IntegrityError:
+            pass
+        row = session.get(TradingStateRow, 1)
+        assert row is not None  # it exists now, ours or the other's
     return row
 
 
