@@ -92,7 +92,7 @@ async def _load_pending(runtime: Runtime, approval_id: str) -> store.ApprovalRow
     if wanted is None:
         raise NotFoundError(
             f"{approval_id!r} is not an approval id (6 letters and digits, like K7Q2MX). "
-            "`fingpt approvals list` or /approvals shows the pending ones."
+            "/pending (or `fingpt approvals list`) shows the pending ones."
         )
 
     def load(session: Any) -> store.ApprovalRow | None:
@@ -103,7 +103,9 @@ async def _load_pending(runtime: Runtime, approval_id: str) -> store.ApprovalRow
 
     row = await _db(runtime, load)
     if row is None:
-        raise NotFoundError(f"No approval {wanted}. `fingpt approvals list` shows pending ones.")
+        raise NotFoundError(
+            f"No approval {wanted}. /pending (or `fingpt approvals list`) shows the pending ones."
+        )
     if row.status != approvals.PENDING:
         by = f" by {row.resolved_by}" if row.resolved_by else ""
         raise TradingError(f"Approval {wanted} is already {row.status}{by}; nothing was done.")
