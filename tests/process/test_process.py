@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,43 @@ async def test_sigterm_mid_cycle_leaves_a_consistent_database(
     status, error, finished_at = rows[0]
     assert status != "running" and error == STOPPED_REASON and finished_at is not None
     assert placed == 0  # orders only happen in the last step, after the last boundary
+
+
+async def test_on_redis_the_process_consumes_its_own_events(redis_url: str) -> None:
+    from prometheus_client import REGISTRY
+    from redis.asyncio import Redis
+
+    from orchestrator.redis_bus import RedisStreamBus
+    from orchestrator.runtime import build_runtime
+    from orchestrator.service.facade import demo_clock
+
+    stream = f"test:process:{uuid.uuid4().hex[:10]}"
+    settings = process_settings(redis_url=redis_url)
+    bus = RedisStreamBus.from_url(redis_url, stream=stream, block_ms=100)
+    runtime = await build_runtime(settings, clock=demo_clock(), bus=bus)
+    service = await Orchestrator.create(settings, runtime=runtime)
+    process = ServiceProcess(service, cycle_at_start=True, grace_seconds=60)
+
+    def completed() -> float:
+        labels = {"type": "cycle.completed"}
+        return REGISTRY.get_sample_value("fingpt_events_total", labels) or 0.0
+
+    before = completed()
+    stop = asyncio.Event()
+    running = asyncio.create_task(process.run(stop))
+    try:
+        # The metrics subscriber is a consumer group on the stream: the cycle's events reach it
+        # through Redis, not through a shortcut in this process.
+        await eventually(lambda: completed() > before, within_seconds=90)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=60)
+    client = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        groups = await client.xinfo_groups(stream)
+        await client.delete(stream)
+    finally:
+        await client.aclose()
+    assert "orchestrator.monitoring.record_event" in {g["name"] for g in groups}
+    assert all(g["pending"] == 0 for g in groups)  # every event handled and acknowledged
+    assert [c.status for c in cycles(service)] == ["completed"]
