@@ -208,6 +208,7 @@ async def run_backtest(
         seconds=seconds,
         out_dir=out_dir,
         llm_after_id=seeded,
+        data_label=row.data,
     )
     if post_close_failures:
         run.result.warnings.insert(

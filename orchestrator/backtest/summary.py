@@ -45,6 +45,7 @@ def summarise(
     seconds: float,
     out_dir: Path,
     llm_after_id: int = 0,
+    data_label: str = "",
 ) -> BacktestRun:
     sessions = pd.DatetimeIndex(equity.index)
     as_of = session_close(sessions[-1].date()).astimezone(UTC)
@@ -69,7 +70,7 @@ def summarise(
         rebalance=config.rebalance,
         engine=records[0].engine if records else config.engine,
         adaptive=settings.adaptive_weights,
-        data=str(getattr(market_data, "name", config.provider)),
+        data=data_label or str(getattr(market_data, "name", config.provider)),
         tickers=config.tickers,
         starting_cash=config.cash,
         slippage_bps=settings.sim_slippage_bps,
