@@ -217,7 +217,7 @@ async def _remember_news(
     """Add the news that arrived since the last cycle to the knowledge base."""
     if runtime.knowledge is None or not symbols:
         return
-    from orchestrator.analysis.rag.ingest import ingest_news
+    from orchestrator.analysis.rag.feed import ingest_news
 
     try:
         items = await asyncio.to_thread(

@@ -20,6 +20,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
 
 from orchestrator.analysis.regime import market_regime
 from orchestrator.analysis.selection import select_stocks
@@ -27,12 +30,21 @@ from orchestrator.briefing import analyze_candidates, lessons_for
 from orchestrator.cycle_record import CandidateRecord, CycleRecord
 from orchestrator.decision import decide
 from orchestrator.errors import BudgetExceeded
-from orchestrator.events import Event
+from orchestrator.event_payloads import (
+    AnalysisCompleted,
+    CandidatesSelected,
+    CycleCompleted,
+    CycleFailed,
+    CycleStarted,
+    DecisionProposed,
+)
+from orchestrator.events import make_event
 from orchestrator.execution import process_decision
 from orchestrator.llm import CallContext, TokenBudget
 from orchestrator.runtime import Runtime
 from orchestrator.store import cycles as cycle_store
 from orchestrator.store.db import session_scope
+from orchestrator.trading.proposals import DecisionProposal
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +56,7 @@ NEWS_LOOKBACK = timedelta(days=7)
 @contextmanager
 def _timed(record: CycleRecord, step: str) -> Iterator[None]:
     started = time.perf_counter()
+    record.step = step
     try:
         yield
     finally:
@@ -65,7 +78,7 @@ async def run_cycle(
     record = CycleRecord(cycle_id=cycle_id, slot=slot, mode=mode, as_of=as_of)
     record.engine = runtime.llm.label
     record.notes.extend(runtime.notes)
-    await _emit(runtime, "cycle.started", record, slot=slot, mode=mode, requested_by=requested_by)
+    await _publish(runtime, record, CycleStarted(as_of=as_of, mode=mode, trigger=_trigger(slot)))
     budget = TokenBudget(settings.llm_cycle_token_budget, name="cycle token budget")
     context = CallContext(cycle_id=cycle_id, budget=budget, as_of=as_of)
     try:
@@ -88,14 +101,17 @@ async def run_cycle(
             CandidateRecord(symbol=c.symbol, held=c.symbol in holdings, rank_score=c.score)
             for c in selection.candidates
         ]
-        await _emit(runtime, "candidates.selected", record, symbols=_symbols(record))
+        await _publish(
+            runtime, record, CandidatesSelected(symbols=_symbols(record), holdings=list(holdings))
+        )
 
         with _timed(record, "gather_analyse"):
             since = await asyncio.to_thread(_previous_cycle_time, runtime, as_of)
             briefs = await analyze_candidates(
                 runtime, record.candidates, holdings, as_of=as_of, since=since, context=context
             )
-        await _emit(runtime, "analysis.completed", record, analysed=len(briefs))
+        for candidate in record.candidates:
+            await _publish(runtime, record, _analysis_event(candidate))
 
         with _timed(record, "decide"):
             lessons = await asyncio.to_thread(lessons_for, runtime, _symbols(record), as_of)
@@ -112,7 +128,9 @@ async def run_cycle(
         record.weights = decision.weights
         record.decision_abstained = decision.abstained_reason or ""
         record.decision_summary = decision.output.summary if decision.output else ""
-        await _emit(runtime, "decision.proposed", record, engine=decision.engine)
+        for proposal in decision.output.proposals if decision.output else []:
+            if proposal.side in ("buy", "sell"):  # anything else is dropped with a reason later
+                await _publish(runtime, record, _decision_event(proposal))
 
         with _timed(record, "risk_confirm_execute"):
             record.proposals = await process_decision(
@@ -126,10 +144,14 @@ async def run_cycle(
         record.status = "failed"
         record.error = f"{type(exc).__name__}: {exc}"
         await _finish(runtime, record)
-        await _emit(runtime, "cycle.failed", record, error=record.error)
+        await _publish(
+            runtime,
+            record,
+            CycleFailed(error=record.error, step=record.step, duration_seconds=record.seconds),
+        )
         raise
     await _finish(runtime, record)
-    await _emit(runtime, "cycle.completed", record, summary=_summary_payload(record))
+    await _publish(runtime, record, _completed_event(record), summary=record.summary())
     return record
 
 
@@ -155,10 +177,24 @@ async def _finish(runtime: Runtime, record: CycleRecord) -> None:
     with _timed(record, "record"):
         snapshot = await runtime.broker.snapshot()
         record.equity = round(snapshot.equity, 2)
+        record.positions = sum(1 for position in snapshot.positions if position.quantity)
         record.cash = round(snapshot.cash, 2)
         usage = await asyncio.to_thread(cycle_store.llm_usage, runtime.engine, record.cycle_id)
         record.llm_calls, record.tokens, record.cost_usd = usage
         await asyncio.to_thread(_store, runtime, record)
+    await _remember_decisions(runtime, record)
+
+
+async def _remember_decisions(runtime: Runtime, record: CycleRecord) -> None:
+    """The cycle's decisions go into the knowledge base, so later questions can cite them."""
+    if runtime.knowledge is None or not record.proposals:
+        return
+    from orchestrator.analysis.rag.feed import ingest_cycle_record
+
+    try:
+        await ingest_cycle_record(runtime.knowledge, record)
+    except Exception as exc:  # the decisions are in the database; the index can catch up
+        log.warning("cycle %s decisions not added to the knowledge base: %s", record.cycle_id, exc)
 
 
 def _store(runtime: Runtime, record: CycleRecord) -> None:
@@ -235,9 +271,56 @@ def _limits_summary(settings) -> dict[str, object]:  # type: ignore[no-untyped-d
     }
 
 
-def _summary_payload(record: CycleRecord) -> dict[str, object]:
-    return record.summary()
+def _trigger(slot: str) -> Literal["schedule", "manual", "backtest"]:
+    if slot.startswith("backtest:"):
+        return "backtest"
+    return "manual" if slot.startswith("manual:") else "schedule"
 
 
-async def _emit(runtime: Runtime, type_: str, record: CycleRecord, **payload: object) -> None:
-    await runtime.bus.publish(Event(type=type_, cycle_id=record.cycle_id, payload=dict(payload)))
+def _analysis_event(candidate: CandidateRecord) -> AnalysisCompleted:
+    forecast = candidate.facts.get("forecast_prob_up")
+    return AnalysisCompleted(
+        symbol=candidate.symbol,
+        ok=not candidate.error,
+        error=candidate.error,
+        sentiment_score=candidate.signals.get("sentiment"),
+        forecast_prob_up=float(forecast) if isinstance(forecast, int | float) else None,
+    )
+
+
+def _decision_event(proposal: DecisionProposal) -> DecisionProposed:
+    return DecisionProposed(
+        symbol=proposal.symbol,
+        side=proposal.side,  # type: ignore[arg-type]  # checked by the caller
+        quantity=proposal.quantity,
+        target_weight=proposal.target_weight,
+        confidence=min(1.0, max(0.0, proposal.confidence)),
+        rationale=proposal.rationale[:500],
+    )
+
+
+def _completed_event(record: CycleRecord) -> CycleCompleted:
+    return CycleCompleted(
+        status="completed" if record.status == "completed" else "partial",
+        duration_seconds=record.seconds,
+        step_seconds=dict(record.timings),
+        candidates=len(record.candidates),
+        proposals=len(record.proposals),
+        orders=sum(1 for p in record.proposals if p.order_id),
+        failed_symbols=[c.symbol for c in record.candidates if c.error],
+        tokens=record.tokens,
+        cost_usd=record.cost_usd,
+        equity=record.equity,
+        positions=record.positions,
+        regime=record.regime or None,
+    )
+
+
+async def _publish(
+    runtime: Runtime, record: CycleRecord, payload: BaseModel, **extra: object
+) -> None:
+    """Publish a typed payload; `extra` rides along for consumers of the record's shape."""
+    event = make_event(payload, cycle_id=record.cycle_id)
+    if extra:
+        event = event.model_copy(update={"payload": {**event.payload, **extra}})
+    await runtime.bus.publish(event)

@@ -51,6 +51,7 @@ class CycleRecord(BaseModel):
     mode: str
     as_of: datetime
     status: str = "running"
+    step: str = ""  # the step running now (or when the cycle failed)
     error: str = ""
     engine: str = ""
     candidates: list[CandidateRecord] = Field(default_factory=list)
@@ -64,6 +65,7 @@ class CycleRecord(BaseModel):
     cost_usd: float = 0.0
     equity: float | None = None
     cash: float | None = None
+    positions: int | None = None  # open positions after the cycle
     weights: dict[str, float] = Field(default_factory=dict)
     regime: str = ""  # risk_on | neutral | risk_off | crisis; "" when unknown
     regime_facts: dict[str, Any] = Field(default_factory=dict)  # the numbers behind the label

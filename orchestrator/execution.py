@@ -137,7 +137,7 @@ async def _process_one(
         return await _resume(runtime, desk, proposal, stored, cycle_id, regime, policy, price)
 
     store = ledger.store_proposal
-    proposal_id = await asyncio.to_thread(store, runtime.engine, cycle_id, proposal, source)
+    proposal_id = await asyncio.to_thread(store, runtime.engine, cycle_id, proposal, source, as_of)
     await notify.proposal_created(
         runtime.bus,
         ProposalCreated(

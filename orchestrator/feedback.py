@@ -60,10 +60,13 @@ class Outcome(BaseModel):
     symbol: str
     side: str
     decided_at: datetime
+    evaluated_at: datetime
+    horizon_days: int
     entry_price: float
     exit_price: float
     return_pct: float
     benchmark_return_pct: float
+    excess_return_pct: float
     hit: bool
     signals: dict[str, float]
     signals_agreed: dict[str, bool]
@@ -101,12 +104,12 @@ def evaluate_outcomes(engine: Engine, market_data: MarketData, *, as_of: datetim
                     symbol=outcome.symbol,
                     side=outcome.side,
                     decided_at=outcome.decided_at,
-                    horizon_days=proposal.horizon_days or DEFAULT_HORIZON,
+                    horizon_days=outcome.horizon_days,
                     entry_price=outcome.entry_price,
                     exit_price=outcome.exit_price,
                     return_pct=outcome.return_pct,
                     benchmark_return_pct=outcome.benchmark_return_pct,
-                    excess_return_pct=round(outcome.return_pct - outcome.benchmark_return_pct, 4),
+                    excess_return_pct=outcome.excess_return_pct,
                     hit=outcome.hit,
                     signals_agreed=outcome.signals_agreed,
                     evaluated_at=as_of,
@@ -142,10 +145,13 @@ def _outcome(
         symbol=proposal.symbol,
         side=proposal.side,
         decided_at=decided,
+        evaluated_at=as_of,
+        horizon_days=horizon,
         entry_price=prices[0],
         exit_price=prices[1],
         return_pct=round(100 * move, 4),
         benchmark_return_pct=round(100 * benchmark, 4),
+        excess_return_pct=round(100 * (move - benchmark), 4),
         hit=direction * move > 0,
         signals=seen,
         # A signal agreed when it pointed the way the price then went.
@@ -257,7 +263,7 @@ register_offline_handler("reflection", offline_reflection)
 
 async def reflect(
     llm: LLMClient, engine: Engine, outcomes: Sequence[Outcome], *, as_of: datetime
-) -> list[str]:
+) -> list[store.LessonRow]:
     """Write lessons for the most instructive outcomes (largest moves first); returns them."""
     chosen = sorted(outcomes, key=lambda o: abs(o.return_pct), reverse=True)[:MAX_REFLECTIONS]
     lessons: list[tuple[Outcome, str, str]] = []
@@ -276,19 +282,20 @@ async def reflect(
         )
         if result.value is not None:
             lessons.append((outcome, result.value.text, result.engine or llm.label))
+    rows = [
+        store.LessonRow(
+            created_at=as_of,
+            symbol=outcome.symbol,
+            text=text,
+            source=source[:32],
+            evidence={"proposal_id": outcome.proposal_id, "hit": outcome.hit},
+        )
+        for outcome, text, source in lessons
+    ]
     with session_scope(engine) as session:
-        for outcome, text, source in lessons:
-            store.add_lesson(
-                session,
-                store.LessonRow(
-                    created_at=as_of,
-                    symbol=outcome.symbol,
-                    text=text,
-                    source=source[:32],
-                    evidence={"proposal_id": outcome.proposal_id, "hit": outcome.hit},
-                ),
-            )
-    return [text for _, text, _ in lessons]
+        for row in rows:
+            store.add_lesson(session, row)
+    return rows
 
 
 async def evaluate_and_reflect(runtime: Any, as_of: datetime) -> dict[str, Any]:
@@ -297,19 +304,20 @@ async def evaluate_and_reflect(runtime: Any, as_of: datetime) -> dict[str, Any]:
         evaluate_outcomes, runtime.engine, runtime.market_data, as_of=as_of
     )
     lessons = await reflect(runtime.llm, runtime.engine, outcomes, as_of=as_of) if outcomes else []
-    if lessons and runtime.knowledge is not None:
-        try:
-            from orchestrator.analysis.rag.ingest import ingest_lessons
+    if outcomes and runtime.knowledge is not None:
+        from orchestrator.analysis.rag.feed import ingest_lessons, ingest_outcomes
 
-            await ingest_lessons(runtime.knowledge, lessons, as_of=as_of)
-        except Exception as exc:  # the lessons are stored; the index can catch up later
-            log.warning("lessons not added to the knowledge base: %s", exc)
+        try:
+            await ingest_outcomes(runtime.knowledge, outcomes)
+            await ingest_lessons(runtime.knowledge, lessons)
+        except Exception as exc:  # both are stored; `fingpt ingest history` catches the index up
+            log.warning("outcomes and lessons not added to the knowledge base: %s", exc)
     weights = await asyncio.to_thread(
         current_signal_weights, runtime.engine, runtime.settings, as_of
     )
     return {
         "outcomes": len(outcomes),
         "hits": sum(o.hit for o in outcomes),
-        "lessons": lessons,
+        "lessons": [row.text for row in lessons],
         "weights": weights,
     }

@@ -21,7 +21,6 @@ that fails stops the run with `BacktestFailed` naming the session (the row is ma
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -172,7 +171,6 @@ async def run_backtest(
                         f"({type(exc).__name__}: {exc})"
                     ) from exc
                 records.append(record)
-                await asyncio.to_thread(_date_proposals, engine, record.cycle_id, as_of)
             else:
                 await runtime.broker.sync(as_of)
             await _post_close(runtime, as_of, day, post_close_failures)
@@ -223,11 +221,6 @@ async def run_backtest(
     _save(ledger, row)
     engine.dispose()
     return run
-
-
-def _date_proposals(engine: Engine, cycle_id: int, as_of: datetime) -> None:
-    with session_scope(engine) as session:
-        store.date_proposals(session, cycle_id, as_of)
 
 
 async def _post_close(runtime: Any, as_of: datetime, day: date, failures: list[str]) -> None:

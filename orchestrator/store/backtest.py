@@ -12,7 +12,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.store.base import utc_field
 from orchestrator.store.llm import LLMCallRow
-from orchestrator.store.trading import FillRow, OrderRow, TradeProposalRow
+from orchestrator.store.trading import FillRow, OrderRow
 
 
 class BacktestRow(SQLModel, table=True):
@@ -137,19 +137,3 @@ def copy_llm_answers(rows: list[LLMCallRow], session: Session) -> int:
     session.flush()
     highest = session.exec(select(func.max(col(LLMCallRow.id)))).one()
     return int(highest or 0)
-
-
-def date_proposals(session: Session, cycle_id: int, as_of: datetime) -> int:
-    """Stamp the cycle's proposals with the replayed moment instead of the wall clock.
-
-    The proposal ledger stamps rows with the time of writing; in a replay that is "now", years
-    after the decision, and the outcome evaluation (which scores proposals made before its
-    `as_of`) would never see them. Returns how many rows were changed."""
-    statement = select(TradeProposalRow).where(
-        TradeProposalRow.cycle_id == cycle_id, col(TradeProposalRow.created_at) > as_of
-    )
-    rows = list(session.exec(statement))
-    for row in rows:
-        row.created_at = as_of
-        session.add(row)
-    return len(rows)

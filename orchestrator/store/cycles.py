@@ -28,7 +28,7 @@ class CycleRow(SQLModel, table=True):
     as_of: datetime = utc_field()
     started_at: datetime = utc_field(default_now=True)
     finished_at: datetime | None = utc_field(nullable=True)
-    status: str = Field(default="running", max_length=16)  # running | completed | failed | stopped
+    status: str = Field(default="running", max_length=16)  # running | completed | failed | stopped | interrupted
     error: str = Field(default="")
     record: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
@@ -64,10 +64,10 @@ def finish_cycle(
 
 
 def mark_interrupted(session: Session, reason: str) -> int:
-    """Mark cycles left `running` (a process that died or was stopped) as stopped."""
+    """Mark cycles left `running` (a process that died or was stopped) as interrupted."""
     rows = list(session.exec(select(CycleRow).where(CycleRow.status == "running")))
     for row in rows:
-        row.status, row.error, row.finished_at = "stopped", reason, utcnow()
+        row.status, row.error, row.finished_at = "interrupted", reason, utcnow()
         session.add(row)
     return len(rows)
 

@@ -37,9 +37,15 @@ def as_float(value: Any) -> float | None:
 
 
 def proposal_row(
-    cycle_id: int | None, proposal: TradeProposal, source: str = "agent"
+    cycle_id: int | None,
+    proposal: TradeProposal,
+    source: str = "agent",
+    decided_at: datetime | None = None,
 ) -> TradeProposalRow:
+    """The stored proposal; `decided_at` (the cycle's as_of) dates it, so outcomes are measured
+    from the moment of the decision, in a backtest as live."""
     return TradeProposalRow(
+        **({"created_at": decided_at} if decided_at is not None else {}),
         cycle_id=cycle_id,
         source=source,
         symbol=proposal.symbol,
@@ -58,10 +64,14 @@ def proposal_row(
 
 
 def store_proposal(
-    engine: Engine, cycle_id: int | None, proposal: TradeProposal, source: str = "agent"
+    engine: Engine,
+    cycle_id: int | None,
+    proposal: TradeProposal,
+    source: str = "agent",
+    decided_at: datetime | None = None,
 ) -> int | None:
     with session_scope(engine) as session:
-        return add_proposal(session, proposal_row(cycle_id, proposal, source)).id
+        return add_proposal(session, proposal_row(cycle_id, proposal, source, decided_at)).id
 
 
 def store_dropped(

@@ -78,7 +78,8 @@ async def test_offline_reflection_writes_a_lesson_naming_the_misleading_signal(
     outcomes = evaluate_outcomes(sqlite_engine, OfflineMarketData(), as_of=AFTER_HORIZON)
     llm = build_llm(load_settings(), sqlite_engine)
 
-    (lesson,) = await reflect(llm, sqlite_engine, outcomes, as_of=AFTER_HORIZON)
+    (row,) = await reflect(llm, sqlite_engine, outcomes, as_of=AFTER_HORIZON)
+    lesson = row.text
 
     assert "AAPL" in lesson and "did not work" in lesson and "Misleading: forecast" in lesson
     with session_scope(sqlite_engine) as session:
