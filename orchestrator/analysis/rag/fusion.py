@@ -20,8 +20,9 @@ from orchestrator.analysis.rag.local_index import Candidate
 
 FusionMethod = Literal["convex", "rrf"]
 
-# Weight of the dense list in the convex combination: chosen on the ECTSum benchmark, where
-# keyword matching on figures carries most of the signal and dense similarity breaks ties.
+# Weight of the dense list in the convex combination. On ECTSum (figures) 0.1-0.3 are within
+# 0.01 recall@5 of each other and higher values fall fast (docs/benchmarks/rag.md); 0.3 keeps
+# dense similarity useful for the agent's questions in words while figures still decide.
 DEFAULT_ALPHA = 0.3
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the influence of the very top ranks
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import functools
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,11 @@ def qdrant_client_for(settings: Settings) -> QdrantClient:
             else:
                 assert settings.qdrant_path is not None
                 settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-                client = QdrantClient(path=str(settings.qdrant_path))
+                with warnings.catch_warnings():
+                    # "Local mode is not recommended for more than 20,000 points": its slow
+                    # query path is not used here, the `LocalIndex` mirror answers searches.
+                    warnings.filterwarnings("ignore", "Local mode is not recommended")
+                    client = QdrantClient(path=str(settings.qdrant_path))
         except Exception as exc:
             where = (
                 f"QDRANT_URL={settings.qdrant_url}"
