@@ -92,18 +92,25 @@ def file_url_for(base_url: str) -> str:
 
 
 class RedactToken(logging.Filter):
-    """Replaces the bot token in log lines: the Bot API puts it in every request URL, and httpx
-    logs each URL at INFO."""
+    """Replaces bot tokens in log lines: the Bot API puts the token in every request URL, and
+    httpx logs each URL at INFO. One filter holds every token this process has used, and
+    replaces the longest first, so a token that begins with another is still hidden whole."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.token = token
+        self.tokens: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if self.token in text:
-            record.msg, record.args = text.replace(self.token, "<bot-token>"), ()
+        hits = [token for token in self.tokens if token in text]
+        if hits:
+            for token in sorted(hits, key=len, reverse=True):
+                text = text.replace(token, "<bot-token>")
+            record.msg, record.args = text, ()
         return True
+
+
+_REDACT = RedactToken()
 
 
 def guard_http_logs(token: str) -> None:
@@ -112,8 +119,9 @@ def guard_http_logs(token: str) -> None:
     http = logging.getLogger("httpx")
     if http.level == logging.NOTSET:
         http.setLevel(logging.WARNING)
-    if not any(isinstance(f, RedactToken) and f.token == token for f in http.filters):
-        http.addFilter(RedactToken(token))
+    _REDACT.tokens.add(token)
+    if _REDACT not in http.filters:
+        http.addFilter(_REDACT)
 
 
 def bot_defaults() -> Defaults:

@@ -32,6 +32,7 @@ from orchestrator.decision import HEADLINE_CHARS, MAX_HEADLINES, Brief, momentum
 from orchestrator.domain import NewsItem
 from orchestrator.errors import BudgetExceeded
 from orchestrator.llm import CallContext, TokenBudget
+from orchestrator.monitoring import bind_log_context
 from orchestrator.runtime import Runtime
 from orchestrator.store import feedback as feedback_store
 from orchestrator.store.db import session_scope
@@ -94,6 +95,13 @@ async def analyze_ticker(
     runtime: Runtime, symbol: str, *, as_of: datetime, context: CallContext
 ) -> Brief:
     """Everything the decision needs to know about `symbol` at `as_of`, nothing dated later."""
+    with bind_log_context(ticker=symbol):
+        return await _analyze_ticker(runtime, symbol, as_of=as_of, context=context)
+
+
+async def _analyze_ticker(
+    runtime: Runtime, symbol: str, *, as_of: datetime, context: CallContext
+) -> Brief:
     market = runtime.market_data
     bars_by_symbol = await asyncio.to_thread(
         market.get_bars, [symbol], (as_of - BAR_LOOKBACK).date(), as_of.date(), as_of=as_of
@@ -286,7 +294,7 @@ async def _analyze_ticker_job(payload: dict[str, Any]) -> dict[str, Any]:
             from orchestrator.config import get_settings
             from orchestrator.runtime import build_runtime
 
-            _WORKER_RUNTIME = await build_runtime(get_settings())
+            _WORKER_RUNTIME = await build_runtime(get_settings(), with_broker=False)
         runtime = _WORKER_RUNTIME
     limit = payload.get("token_budget")
     budget = TokenBudget(int(limit), name="cycle token budget") if limit is not None else None

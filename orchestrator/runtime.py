@@ -37,7 +37,8 @@ class Runtime:
     notes: list[str] = field(default_factory=list)  # what was degraded at start, said plainly
 
     async def close(self) -> None:
-        await self.broker.close()
+        if self.broker is not None:
+            await self.broker.close()
         close_bus = getattr(self.bus, "close", None)
         if close_bus is not None:
             await close_bus()
@@ -55,6 +56,7 @@ async def build_runtime(
     engine: Engine | None = None,
     bus: EventBus | None = None,
     with_knowledge: bool = True,
+    with_broker: bool = True,
 ) -> Runtime:
     """Open the database (migrating it), the data provider, the LLM client, the event bus and the
     broker (reconciled with the database). Raises `ConfigError` for settings that cannot work."""
@@ -63,8 +65,11 @@ async def build_runtime(
     market_data = market_data or build_market_data(settings, engine, clock=clock)
     bus = bus or build_event_bus(settings)
     llm = build_llm(settings, engine)
-    broker = build_broker(settings, engine, market_data, bus=bus, clock=clock)
-    await broker.start()
+    # Analysis workers never trade: they need no broker (and must not reconcile one).
+    broker: Any = None
+    if with_broker:
+        broker = build_broker(settings, engine, market_data, bus=bus, clock=clock)
+        await broker.start()
     runtime = Runtime(settings, engine, clock, market_data, llm, broker, bus)
     if settings.analysis_workers and settings.redis_url:
         from orchestrator.workqueue import build_work_queue

@@ -278,13 +278,18 @@ class Orchestrator:
         )
 
     # --- cycles ------------------------------------------------------------------------------
-    async def run_cycle_now(self, requested_by: str = "user") -> CycleSummary:
-        """Run one cycle now; a cycle already running makes this wait for it, never overlap."""
+    async def run_cycle(
+        self, *, slot: str | None = None, requested_by: str = "user"
+    ) -> CycleRecord:
+        """One cycle now (for `slot`, when the scheduler runs one). A cycle already running,
+        scheduled or asked for, makes this wait for it: cycles never overlap."""
         async with self._cycle_lock:
-            record = await run_cycle(
-                self.runtime, self.now(), mode=self.mode, requested_by=str(requested_by)
+            return await run_cycle(
+                self.runtime, self.now(), slot=slot, mode=self.mode, requested_by=requested_by
             )
-        return summary_view(record)
+
+    async def run_cycle_now(self, requested_by: str = "user") -> CycleSummary:
+        return summary_view(await self.run_cycle(requested_by=str(requested_by)))
 
     async def history(self, n: int = 10) -> list[CycleSummary]:
         rows = await asyncio.to_thread(self._cycles, n)

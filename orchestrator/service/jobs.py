@@ -47,17 +47,11 @@ async def run_scheduled_cycle(service: Orchestrator, slot: datetime) -> str:
     that already ran (a restart re-firing a coalesced run) is refused by `run_cycle` and
     reported here, not raised. Other cycle errors propagate to the scheduler's log.
     """
-    from orchestrator.cycle import SlotAlreadyRun, run_cycle
+    from orchestrator.cycle import SlotAlreadyRun
 
     with bind_log_context(slot=slot_key(slot)):
         try:
-            record = await run_cycle(
-                service.runtime,
-                service.now(),
-                slot=slot_key(slot),
-                mode=service.mode,
-                requested_by="scheduler",
-            )
+            record = await service.run_cycle(slot=slot_key(slot), requested_by="scheduler")
         except SlotAlreadyRun as exc:
             log.info("%s", exc)
             return "skipped: slot already ran"

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 STEP_END_EVENTS = frozenset({"candidates.selected", "analysis.completed", "decision.proposed"})
 # A cycle with a remote LLM and 50 candidates runs a few minutes; a step rarely over one.
 DEFAULT_GRACE_SECONDS = 120.0
+# How often pending approvals are checked for expiry (APPROVAL_TIMEOUT is in minutes).
+EXPIRY_CHECK_SECONDS = 30.0
 STOPPED_REASON = "interrupted: the service was stopped during this cycle"
 RESTART_REASON = "interrupted: the service stopped while this cycle ran (found at restart)"
 
@@ -117,6 +119,7 @@ class ServiceProcess:
         self._bot_task: asyncio.Task[None] | None = None
         self._start_task: asyncio.Task[bool] | None = None
         self._bot_stop = asyncio.Event()
+        self._expiry_task: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, wait for `stop`, then stop everything (always, even on errors)."""
@@ -149,6 +152,8 @@ class ServiceProcess:
             clock=runtime.clock,
         )
         self.scheduler.start()
+        self.service.next_cycle = self.scheduler.next_cycle_time
+        self._expiry_task = asyncio.create_task(self._expire_approvals(), name="approval-expiry")
         if application is not None:
             from bot.app import serve
 
@@ -202,6 +207,21 @@ class ServiceProcess:
         finally:
             self._cycle_task = None
 
+    async def _expire_approvals(self) -> None:
+        """Approvals past their expiry are marked so (and their Telegram messages edited) within
+        `EXPIRY_CHECK_SECONDS`; approving one is refused at any time regardless."""
+        while not self.stopping.is_set():
+            try:
+                expired = await self.service.expire_approvals()
+                if expired:
+                    log.info("%d approval(s) expired", len(expired))
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("approval expiry check failed")
+            try:
+                await asyncio.wait_for(self.stopping.wait(), EXPIRY_CHECK_SECONDS)
+            except TimeoutError:
+                pass
+
     def _daily(self, job: Callable[[Orchestrator, Any], Awaitable[Any]]) -> Any:
         async def run(session: Any) -> Any:
             if self.stopping.is_set():
@@ -218,6 +238,8 @@ class ServiceProcess:
     # --- stop --------------------------------------------------------------------------------
     async def _stop(self) -> None:
         self.stopping.set()
+        if self._expiry_task is not None:
+            await asyncio.gather(self._expiry_task, return_exceptions=True)
         if self.scheduler is not None:
             waiting = asyncio.create_task(self.scheduler.shutdown(grace_seconds=self.grace_seconds))
             await asyncio.wait([waiting], timeout=self.grace_seconds)
