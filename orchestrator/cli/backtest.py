@@ -20,7 +20,6 @@ from rich.table import Table
 
 from orchestrator.cli.app import app, console, err_console, run_async
 from orchestrator.errors import ConfigError
-from orchestrator.service import backtest as service
 from orchestrator.service.data import parse_date
 
 
@@ -53,6 +52,10 @@ def backtest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
 ) -> None:
     """Replay the live trading cycle over history (point-in-time, next-open fills)."""
+    # Imported here: the backtester loads matplotlib and the whole cycle, which every other
+    # `fingpt` command would otherwise pay for at start.
+    from orchestrator.service import backtest as service
+
     symbols = [part.strip() for item in tickers or [] for part in item.split(",") if part.strip()]
     if universe is not None:
         symbols += service.read_universe_file(universe)
