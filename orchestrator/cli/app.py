@@ -7,6 +7,7 @@ Errors are mapped once, in `orchestrator.cli.main`.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -29,3 +30,17 @@ err_console = Console(stderr=True)
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a service coroutine from a synchronous Typer command."""
     return asyncio.run(coroutine)
+
+
+class _LazyModule:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+def lazy_import(name: str) -> Any:
+    """Module `name`, imported on first use: commands whose services load heavy libraries
+    (Qdrant, fastembed, matplotlib) do not slow down every other `fingpt` command."""
+    return _LazyModule(name)

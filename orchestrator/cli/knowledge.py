@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestrator.cli.app import app, console, run_async
+from orchestrator.cli.app import app, console, lazy_import, run_async
 from orchestrator.cli.eval import eval_app
-from orchestrator.service import knowledge
 from orchestrator.service.data import parse_as_of, parse_date
+
+if TYPE_CHECKING:
+    from orchestrator.service import knowledge
+else:
+    knowledge = lazy_import("orchestrator.service.knowledge")
 
 ingest_app = typer.Typer(help="Add documents to the knowledge base (RAG).", no_args_is_help=True)
 knowledge_app = typer.Typer(help="Search the knowledge base.", no_args_is_help=True)
