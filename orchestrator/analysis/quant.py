@@ -232,6 +232,7 @@ class QuantForecaster:
         self.retrain_sessions = retrain_sessions
         self.name = universe_key(self.universe)
         self._models: dict[date, TrainedModel] = {}
+        self._untrainable: set[date] = set()  # sessions where training found too little
         self._features: dict[tuple[date, tuple[str, ...]], tuple[pd.DataFrame, pd.Index]] = {}
         self._scored: dict[tuple[Any, ...], dict[str, tuple[float, float]]] = {}
         self._lock = threading.RLock()
@@ -347,9 +348,18 @@ class QuantForecaster:
             if model is None:
                 model = self._from_registry(as_of, sessions, session)
             if model is None:
-                model = self._train(session, as_of)
+                if session in self._untrainable:
+                    return None
+                try:
+                    model = self._train(session, as_of)
+                except ValueError as exc:  # e.g. too few bars for a feature window
+                    log.warning("forecast: training at %s failed: %s", session, exc)
+                    model = None
                 if model is None:
-                    log.info("forecast: too little history to train at %s", session)
+                    # Remembered for the session: every ticker of a cycle asks, and a failed
+                    # training would otherwise be repeated for each one.
+                    self._untrainable.add(session)
+                    log.info("forecast: no model can be trained at %s", session)
                     return None
             self._models[model.trained_session] = model
             return model
