@@ -32,9 +32,21 @@ from orchestrator.errors import DataError
 _PRICE_CACHE_SIZE = 2048
 
 
+def _load_series(path: str, mtime_ns: int, size: int, symbol: str) -> BarSeries:
+    loaded = _load_series_once(path, mtime_ns, size, symbol)
+    if isinstance(loaded, DataError):
+        raise DataError(str(loaded))  # a fresh one: re-raising the cached one grows its traceback
+    return loaded
+
+
 @functools.lru_cache(maxsize=_PRICE_CACHE_SIZE)
-def _load_series(path: str, _mtime_ns: int, _size: int, symbol: str) -> BarSeries:
-    return BarSeries.from_frame(symbol, read_price_file(Path(path)))
+def _load_series_once(path: str, _mtime_ns: int, _size: int, symbol: str) -> BarSeries | DataError:
+    # A broken or empty file is remembered as broken too (until it changes): a backtest asks
+    # for it every session, and parsing it again each time cost minutes.
+    try:
+        return BarSeries.from_frame(symbol, read_price_file(Path(path)))
+    except DataError as exc:
+        return exc
 
 
 @dataclass(frozen=True)
