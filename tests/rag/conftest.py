@@ -21,7 +21,7 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory) -> FastEmbedEmbedder:
-    """The product's default encoder (int8, 128 tokens), shared so it is quantised only once."""
+    """The product's default encoder (int8, 64 tokens), shared so it is quantised only once."""
     if not MODEL_DIR.is_dir():
         pytest.skip("../shared/models/all-MiniLM-L6-v2-onnx is not beside this checkout")
     return FastEmbedEmbedder(
