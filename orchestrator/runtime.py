@@ -6,6 +6,9 @@ only in the clock, the data provider and the broker they put in it.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +63,7 @@ async def build_runtime(
 ) -> Runtime:
     """Open the database (migrating it), the data provider, the LLM client, the event bus and the
     broker (reconciled with the database). Raises `ConfigError` for settings that cannot work."""
+    _widen_thread_pool(settings)
     engine = engine or get_engine(settings)
     clock = clock or SystemClock()
     market_data = market_data or build_market_data(settings, engine, clock=clock)
@@ -95,3 +99,19 @@ def _open_knowledge(settings: Settings, engine: Engine, notes: list[str]) -> Any
     except Exception as exc:  # a missing embedding model must not stop trading
         notes.append(f"knowledge base unavailable: {exc}")
         return None
+
+
+_WIDENED: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _widen_thread_pool(settings: Settings) -> None:
+    """Blocking work (SQLite, pandas, SDK calls) runs in the loop's default thread pool, which
+    Python sizes at cores + 4: with MAX_CONCURRENCY tickers each waiting on a few such calls, a
+    cycle of 50 candidates queued behind 6 threads. The threads mostly wait on I/O, so a pool
+    of a few per ticker in flight costs little memory and no CPU."""
+    loop = asyncio.get_running_loop()
+    if loop in _WIDENED:
+        return
+    workers = max(32, 4 * settings.max_concurrency)
+    loop.set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="fingpt"))
+    _WIDENED.add(loop)

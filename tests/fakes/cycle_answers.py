@@ -19,7 +19,7 @@ MODELS = {"sentiment": "m-sentiment", "forecast": "m-forecast", "decision": "m-d
 def cycle_answer(body: dict[str, Any]) -> Reply:
     """Valid answers for each task; the decision buys the first candidate it is shown."""
     prompt = body["messages"][-1]["content"]
-    if body["model"] == MODELS["sentiment"]:
+    if body["model"].startswith(MODELS["sentiment"]):
         ids = re.findall(r"^\[([^\]]+)\]", prompt, flags=re.MULTILINE)
         items = [{"id": i, "label": "positive", "score": 0.6} for i in ids]
         return Reply(content=json.dumps({"items": items}), usage=(900, 120))

@@ -51,6 +51,12 @@ from typing import Any
 import pytest
 
 
+class _Server(ThreadingHTTPServer):
+    # The stdlib's listen backlog is 5: fifty concurrent requests (one cycle's tickers) would
+    # see connection resets that a real endpoint never gives.
+    request_queue_size = 256
+
+
 @dataclass
 class Reply:
     """One scripted answer."""
@@ -87,7 +93,7 @@ class FakeOpenAI:
         self.latency = 0.0
         self.omit_usage = False
         self.responder: Callable[[dict[str, Any]], Reply] = lambda body: Reply(content="ok")
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = _Server(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval, once per test.
         self._thread = threading.Thread(
