@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.analysis.forecast import QuantForecaster, llm_forecast
+from orchestrator.analysis.forecast import QuantForecaster, forecaster_facts, llm_forecast_detail
 from orchestrator.analysis.sentiment import analyze_news_sentiment
 from orchestrator.cycle_record import CandidateRecord
 from orchestrator.decision import HEADLINE_CHARS, MAX_HEADLINES, Brief, momentum_signal
@@ -132,12 +132,18 @@ async def _analyze_ticker(
         notes.append("no quantitative forecast (not enough history)")
 
     headlines = [_headline(item) for item in news[:MAX_HEADLINES]]
-    opinion = await llm_forecast(
-        runtime.llm, symbol, dict(facts), headlines, as_of=as_of, context=context
-    )
-    if opinion is not None:
-        signals["llm_forecast"] = round(2 * (opinion.prob_up - 0.5), 4)
-        facts["llm_forecast_bin"] = opinion.bin
+    if not runtime.llm.offline:  # the offline engine has no Forecaster; it would abstain
+        # FinGPT-Forecaster's inputs: profile, the last 4 weeks' moves with their headlines,
+        # basic financials, next to our price facts and the quantitative forecast.
+        background = await asyncio.to_thread(forecaster_facts, market, symbol, as_of)
+        opinion = await llm_forecast_detail(
+            runtime.llm, symbol, {**facts, **background}, headlines, as_of=as_of, context=context
+        )
+        if opinion.forecast is not None:
+            signals["llm_forecast"] = round(2 * (opinion.forecast.prob_up - 0.5), 4)
+            facts["llm_forecast_bin"] = opinion.forecast.bin
+        elif opinion.abstained_reason:
+            notes.append(f"LLM forecast abstained: {opinion.abstained_reason}")
 
     evidence_ids, passages = await asyncio.to_thread(_evidence, runtime, symbol, as_of)
     return Brief(

@@ -132,3 +132,49 @@ def _session(engine: Engine):  # type: ignore[no-untyped-def]
     from sqlmodel import Session
 
     return Session(engine)
+
+
+def test_weights_move_toward_the_informative_signal_and_stay_bounded(
+    sqlite_engine: Engine,
+) -> None:
+    """A synthetic history: the forecast points the right way 70 % of the time, sentiment is a
+    coin toss. Over the window the forecast's weight rises and sentiment's falls, within bounds;
+    outcomes evaluated after the decision moment are not seen (point-in-time)."""
+    import random
+
+    rng = random.Random(7)
+    start = datetime(2015, 1, 5, 21, 0, tzinfo=UTC)
+    with session_scope(sqlite_engine) as session:
+        for n in range(300):
+            session.add(
+                store.DecisionOutcomeRow(
+                    proposal_id=n + 1,
+                    symbol="AAPL",
+                    side="buy",
+                    decided_at=start,
+                    horizon_days=5,
+                    entry_price=100.0,
+                    exit_price=101.0,
+                    return_pct=1.0,
+                    benchmark_return_pct=0.0,
+                    excess_return_pct=1.0,
+                    hit=True,
+                    signals_agreed={
+                        "forecast": rng.random() < 0.7,
+                        "sentiment": rng.random() < 0.5,
+                    },
+                    evaluated_at=start.replace(day=start.day + n % 20),
+                )
+            )
+    as_of = datetime(2015, 2, 1, 21, 0, tzinfo=UTC)
+
+    weights = current_signal_weights(sqlite_engine, load_settings(), as_of)
+    before_any = current_signal_weights(sqlite_engine, load_settings(), start.replace(day=4))
+
+    assert weights is not None and before_any is not None
+    assert weights["forecast"] > DEFAULT_WEIGHTS["forecast"] * 1.1
+    assert weights["sentiment"] < DEFAULT_WEIGHTS["sentiment"] * 1.05
+    for name, value in weights.items():
+        share = value / DEFAULT_WEIGHTS[name]
+        assert (1 - MAX_CHANGE) / (1 + MAX_CHANGE) <= share <= (1 + MAX_CHANGE) / (1 - MAX_CHANGE)
+    assert before_any == pytest.approx(DEFAULT_WEIGHTS, abs=1e-4)
