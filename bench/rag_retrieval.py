@@ -71,7 +71,10 @@ def main() -> None:
     kb = KnowledgeBase(settings, engine)
     records = list(read_ectsum(args.file, limit=args.limit))
     report = kb.ingest(record.document for record in records)
-    print(f"ingest: {report.added} added, {report.skipped} present, {report.chunks} chunks")
+    print(
+        f"ingest: {report.added} added, {report.skipped} present, {report.chunks} chunks in "
+        f"{report.seconds:.0f}s ({report.chunks_per_second:.1f} chunks/s)"
+    )
     print(f"collection: {kb.count_chunks()} chunks of {len(records)} transcripts")
 
     queries = ectsum_queries(records)
