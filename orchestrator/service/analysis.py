@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from orchestrator.analysis import evaluation
 from orchestrator.analysis.forecast import QuantForecaster, forecaster_facts, llm_forecast_detail
@@ -180,13 +181,16 @@ async def forecast(
     as_of: datetime | None = None,
     with_llm: bool = True,
     settings: Settings | None = None,
+    runtime: Any = None,
 ) -> ForecastView | None:
     """The quantitative 5-day forecast, with the LLM Forecaster's analysis when an LLM is set.
-    None when there is too little history to forecast; `DataError` for an unknown ticker."""
-    settings = settings or get_settings()
+    None when there is too little history to forecast; `DataError` for an unknown ticker.
+    With `runtime` (the service facade's), its database, data provider and LLM are used."""
+    settings = settings or (runtime.settings if runtime is not None else get_settings())
     moment, symbol = _now(as_of), symbol.strip().upper()
-    engine = get_engine(settings)
-    provider = market_data(settings)
+    engine = runtime.engine if runtime is not None else get_engine(settings)
+    provider = runtime.market_data if runtime is not None else market_data(settings)
+    llm = runtime.llm if runtime is not None else None
     # An unknown ticker is the user's typo, not "too little history": say so.
     await asyncio.to_thread(provider.get_quote, symbol, as_of=moment)
     model = QuantForecaster.for_settings(settings, engine, provider)
@@ -203,7 +207,7 @@ async def forecast(
         }
         budget = TokenBudget(settings.llm_chat_turn_token_budget, name="forecast token budget")
         detail = await llm_forecast_detail(
-            build_llm(settings, engine),
+            llm or build_llm(settings, engine),
             symbol,
             facts,
             [],

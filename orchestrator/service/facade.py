@@ -25,6 +25,7 @@ from orchestrator.events import EventBus
 from orchestrator.feedback import hit_rates
 from orchestrator.llm import CallContext, TokenBudget
 from orchestrator.runtime import Runtime, build_runtime
+from orchestrator.service import analysis as analysis_service
 from orchestrator.service import llm as llm_service
 from orchestrator.service import trading as trading_service
 from orchestrator.service.views import (
@@ -188,7 +189,11 @@ class Orchestrator:
             as_of=as_of,
         )
         brief = await analyze_ticker(self.runtime, symbol, as_of=as_of, context=context)
-        forecast = await self.forecast(symbol) if "forecast" in brief.signals else None
+        forecast = None
+        if "forecast" in brief.signals:  # the brief already asked the LLM Forecaster, if any
+            forecast = await analysis_service.forecast(
+                symbol, as_of=as_of, with_llm=False, settings=self.settings, runtime=self.runtime
+            )
         sentiment = None
         if "sentiment" in brief.signals:
             sentiment = SentimentView(
@@ -213,19 +218,15 @@ class Orchestrator:
         )
 
     async def forecast(self, symbol: str) -> ForecastView:
-        symbol = symbol.upper()
-        as_of = self.now()
-        result = await asyncio.to_thread(forecaster(self.runtime).predict, symbol, as_of)
-        if result is None:
-            raise NotFoundError(f"No forecast for {symbol}: not enough price history at {as_of}.")
-        return ForecastView(
-            symbol=symbol,
-            as_of=as_of,
-            prob_up=result.prob_up,
-            expected_return_pct=round(100 * result.expected_return, 2),
-            bin=result.bin,
-            model=result.model,
+        """The quantitative forecast, with the LLM Forecaster's analysis when an LLM is set."""
+        view = await analysis_service.forecast(
+            symbol, as_of=self.now(), settings=self.settings, runtime=self.runtime
         )
+        if view is None:
+            raise NotFoundError(
+                f"No forecast for {symbol.upper()}: not enough price history at {self.now()}."
+            )
+        return view
 
     async def news(self, symbol: str, limit: int = 10) -> list[NewsView]:
         symbol = symbol.upper()
