@@ -28,7 +28,8 @@ class CycleRow(SQLModel, table=True):
     as_of: datetime = utc_field()
     started_at: datetime = utc_field(default_now=True)
     finished_at: datetime | None = utc_field(nullable=True)
-    status: str = Field(default="running", max_length=16)  # running | completed | failed | stopped | interrupted
+    # running | completed | failed | stopped (budget) | interrupted (the process stopped)
+    status: str = Field(default="running", max_length=16)
     error: str = Field(default="")
     record: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
