@@ -76,15 +76,7 @@ class Outcome(BaseModel):
 def evaluate_outcomes(engine: Engine, market_data: MarketData, *, as_of: datetime) -> list[Outcome]:
     """Store an outcome for every accepted proposal whose horizon has passed at `as_of`."""
     with session_scope(engine) as session:
-        done = store.evaluated_proposal_ids(session)
-        proposals = [
-            p
-            for p in session.query(TradeProposalRow)
-            .filter(TradeProposalRow.status == "accepted")
-            .filter(TradeProposalRow.created_at <= as_of)
-            .all()
-            if p.id not in done
-        ]
+        proposals = store.unevaluated_proposals(session, before=as_of)
         cycle_ids = sorted({p.cycle_id for p in proposals if p.cycle_id is not None})
         signals = {
             (row.cycle_id, row.symbol): row.signals

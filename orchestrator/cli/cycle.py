@@ -43,7 +43,6 @@ def cycle() -> None:
 
 async def run_with_progress(service: Orchestrator) -> CycleRecord:
     """Run a cycle on `service`, printing each step as its event arrives."""
-    from orchestrator.cycle import run_cycle
 
     async def show(event: Event) -> None:
         label = _PROGRESS.get(event.type)
@@ -52,9 +51,9 @@ async def run_with_progress(service: Orchestrator) -> CycleRecord:
             console.log(f"{label} {detail}".rstrip(), highlight=False)
 
     service.bus.subscribe(tuple(_PROGRESS), show)
-    for note in service.runtime.notes:
+    for note in service.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    record = await run_cycle(service.runtime, service.now(), mode=service.mode, requested_by="cli")
+    record = await service.run_cycle(requested_by="cli")
     drain = getattr(service.bus, "drain", None)
     if drain is not None:
         await drain()

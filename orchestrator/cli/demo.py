@@ -43,10 +43,8 @@ def demo(
             record = await run_with_progress(service)
             print_cycle(record)
             # Let the sample's next session happen: market orders fill at its open.
-            clock = service.runtime.clock
-            clock.advance_to(clock.now() + timedelta(days=1))  # type: ignore[attr-defined]
-            fills = await service.runtime.broker.sync(clock.now())
-            console.print(f"Next session: {len(fills)} fill(s).")
+            fills = await service.advance_clock(timedelta(days=1))
+            console.print(f"Next session: {fills} fill(s).")
             print_portfolio(await service.portfolio())
         finally:
             await service.close()

@@ -20,7 +20,7 @@ from orchestrator.cycle_record import CycleRecord
 from orchestrator.data.offline import sample_end_as_of
 from orchestrator.decision import DEFAULT_WEIGHTS
 from orchestrator.domain import EXCHANGE_TZ
-from orchestrator.errors import NotFoundError
+from orchestrator.errors import ConfigError, NotFoundError
 from orchestrator.events import EventBus
 from orchestrator.feedback import hit_rates
 from orchestrator.llm import CallContext, TokenBudget
@@ -103,6 +103,11 @@ class Orchestrator:
     @property
     def bus(self) -> EventBus:
         return self.runtime.bus
+
+    @property
+    def notes(self) -> list[str]:
+        """What was degraded at start (say, no knowledge base), in plain words."""
+        return list(self.runtime.notes)
 
     @property
     def mode(self) -> str:
@@ -288,6 +293,15 @@ class Orchestrator:
             return await run_cycle(
                 self.runtime, self.now(), slot=slot, mode=self.mode, requested_by=requested_by
             )
+
+    async def advance_clock(self, delta: timedelta) -> int:
+        """Demo and replays only: move the fixed clock on and let the broker settle (orders fill
+        at the next bar's open). Returns the number of fills."""
+        clock = self.runtime.clock
+        if not isinstance(clock, FixedClock):
+            raise ConfigError("only a fixed clock (the offline demo) can be moved")
+        clock.advance_to(clock.now() + delta)
+        return len(await self.runtime.broker.sync(clock.now()))
 
     async def run_cycle_now(self, requested_by: str = "user") -> CycleSummary:
         return summary_view(await self.run_cycle(requested_by=str(requested_by)))

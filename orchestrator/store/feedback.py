@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.store.base import utc_field
+from orchestrator.store.trading import TradeProposalRow
 
 
 class CandidateAnalysisRow(SQLModel, table=True):
@@ -71,10 +72,6 @@ def candidate_analyses(session: Session, cycle_ids: list[int]) -> list[Candidate
     return list(session.exec(statement))
 
 
-def evaluated_proposal_ids(session: Session) -> set[int]:
-    return set(session.exec(select(DecisionOutcomeRow.proposal_id)))
-
-
 def add_outcome(session: Session, row: DecisionOutcomeRow) -> None:
     session.add(row)
 
@@ -105,4 +102,16 @@ def recent_lessons(
             col(LessonRow.symbol).in_(symbols) | col(LessonRow.symbol).is_(None)
         )
     statement = statement.order_by(col(LessonRow.created_at).desc()).limit(limit)
+    return list(session.exec(statement))
+
+
+def unevaluated_proposals(session: Session, *, before: datetime) -> list[TradeProposalRow]:
+    """Accepted proposals made at or before `before` that have no outcome yet."""
+    done = select(DecisionOutcomeRow.proposal_id)
+    statement = (
+        select(TradeProposalRow)
+        .where(TradeProposalRow.status == "accepted", TradeProposalRow.created_at <= before)
+        .where(col(TradeProposalRow.id).not_in(done))
+        .order_by(col(TradeProposalRow.id))
+    )
     return list(session.exec(statement))
