@@ -44,6 +44,7 @@ from tests.fakes.openai_server import FakeOpenAI
 fake = FakeOpenAI()
 fake.latency = float(sys.argv[1])
 fake.respond_with(cycle_answer)
+fake.omit_usage = True  # the client then counts the real prompt and answer with tiktoken
 print(fake.base_url, flush=True)
 while True:
     time.sleep(3600)
