@@ -47,6 +47,9 @@ class Runtime:
             await close_bus()
         if self.work_queue is not None:
             await self.work_queue.close()
+        close_llm = getattr(self.llm, "close", None)
+        if close_llm is not None:
+            await close_llm()
         if self.knowledge is not None and hasattr(self.knowledge, "close"):
             self.knowledge.close()
 

@@ -25,8 +25,22 @@ def ask(
     ),
 ) -> None:
     """Ask the agent one question; prints the answer, then the tools it called, tokens and cost."""
+    from orchestrator.clock import FixedClock
+    from orchestrator.config import get_settings
+    from orchestrator.service.facade import Orchestrator
+
     moment = data_service.parse_as_of(as_of) if as_of else None
-    view = run_async(llm_service.ask(question, chat_id=chat, as_of=moment))
+
+    async def run() -> llm_service.AskView:
+        # Through the service, so portfolio and order questions see this process's broker.
+        clock = FixedClock(moment) if moment is not None else None
+        service = await Orchestrator.create(get_settings(), clock=clock)
+        try:
+            return await service.ask(chat, question, "cli")
+        finally:
+            await service.close()
+
+    view = run_async(run())
     console.print(view.text, highlight=False, markup=False)
     console.print()
     if view.tool_calls:

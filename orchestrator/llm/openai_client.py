@@ -108,6 +108,12 @@ class OpenAIClient:
             self._clients[(base_url, api_key)] = client
         return Endpoint(model=settings.model_for(task), base_url=base_url, client=client)
 
+    async def close(self) -> None:
+        """Close the HTTP clients (one per endpoint) while their event loop still runs."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
     def _params(self) -> dict[str, Any]:
         return {} if self.temperature is None else {"temperature": self.temperature}
 

@@ -30,7 +30,6 @@ from orchestrator.service import llm as llm_service
 from orchestrator.service import trading as trading_service
 from orchestrator.service.views import (
     AnalysisView,
-    AnswerView,
     ApprovalOutcome,
     ApprovalView,
     ChartData,
@@ -367,10 +366,14 @@ class Orchestrator:
         return self.settings.masked()
 
     # --- chat --------------------------------------------------------------------------------
-    async def ask(self, chat_id: int | str, text: str, user_id: int | str) -> AnswerView:
-        view = await llm_service.ask(
+    async def ask(
+        self, chat_id: int | str | None, text: str, user_id: int | str
+    ) -> llm_service.AskView:
+        """One agent run over this service's runtime (so portfolio and trading tools work);
+        `chat_id` None keeps no memory. The view carries the tool trace for the CLI."""
+        return await llm_service.ask(
             text,
-            chat_id=str(chat_id),
+            chat_id=None if chat_id is None else str(chat_id),
             user_is_admin=self.is_admin(user_id),
             # Admins may ask the agent to propose trades (they still wait for approval) or
             # cancel orders; everyone else gets the read-only tools.
@@ -384,7 +387,6 @@ class Orchestrator:
             as_of=self.now(),
             extras={"runtime": self.runtime},
         )
-        return AnswerView.model_validate(view.model_dump(include=set(AnswerView.model_fields)))
 
     # --- helpers -----------------------------------------------------------------------------
     def _cycles(self, n: int) -> list[cycle_store.CycleRow]:

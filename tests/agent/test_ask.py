@@ -97,7 +97,9 @@ def test_fingpt_ask_offline_prints_answer_tools_and_hint(
     monkeypatch.setenv("DATA_PROVIDER", "offline")
     result = CliRunner().invoke(app, ["ask", "price of AAPL"])
     assert result.exit_code == 0, result.output
-    assert "AAPL: 101.70 (as of 2015-12-31 16:00)" in result.output
+    # Offline, the service's clock stands inside the sample (2015-12-17 15:30 New York, see
+    # `facade.demo_clock`): the last close known then is 2015-12-16's.
+    assert "AAPL: 107.58 (as of 2015-12-16 16:00)" in result.output
     assert "get_quote" in result.output and '{"symbol": "AAPL"}' in result.output
     assert "Engine: offline rules engine" in result.output
     assert "tokens: 0 in, 0 out | cost: $0.0000" in result.output
@@ -136,7 +138,7 @@ def test_fingpt_ask_offline_sample_time_and_as_of(monkeypatch: pytest.MonkeyPatc
     runner = CliRunner()
     news = runner.invoke(app, ["ask", "news on KO"])
     assert news.exit_code == 0, news.output
-    assert "News for KO:" in news.output and "- 2015-12-3" in news.output
+    assert "News for KO:" in news.output and "- 2015-12-1" in news.output
     past = runner.invoke(app, ["ask", "price of KO", "--as-of", "2015-03-02"])
     assert past.exit_code == 0, past.output
     assert "(as of 2015-03-02 16:00)" in past.output
