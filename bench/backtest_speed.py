@@ -32,7 +32,7 @@ def _readable(provider: CsvMarketData, symbol: str) -> bool:
         provider.series(symbol)
         return True
     except DataError:
-        return False  # an empty file in the folder (AMCR): the provider re-reads it every time
+        return False  # an empty file in the folder (AMCR)
 
 
 def main() -> None:

@@ -202,20 +202,25 @@ def _headline(item: NewsItem) -> str:
     return f"[news {item.published_at:%Y-%m-%d}] {text}"
 
 
+def retrieve(runtime: Runtime, symbol: str, as_of: datetime, k: int) -> list[Any]:
+    """The knowledge base's best `k` passages about `symbol` known at `as_of`; none when there is
+    no knowledge base or retrieval fails (it is an extra: its failure must not cost the ticker)."""
+    if runtime.knowledge is None:
+        return []
+    try:
+        return list(
+            runtime.knowledge.search(
+                f"{symbol} outlook guidance earnings risks", as_of=as_of, tickers=[symbol], k=k
+            )
+        )
+    except Exception as exc:
+        log.warning("retrieval for %s failed: %s", symbol, exc)
+        return []
+
+
 def _evidence(runtime: Runtime, symbol: str, as_of: datetime) -> tuple[list[str], list[str]]:
     """A few retrieved passages (filings, transcripts, our past decisions) about `symbol`."""
-    if runtime.knowledge is None:
-        return [], []
-    try:
-        hits = runtime.knowledge.search(
-            f"{symbol} outlook guidance earnings risks",
-            as_of=as_of,
-            tickers=[symbol],
-            k=EVIDENCE_HITS,
-        )
-    except Exception as exc:  # retrieval is an extra; its failure must not cost the ticker
-        log.warning("retrieval for %s failed: %s", symbol, exc)
-        return [], []
+    hits = retrieve(runtime, symbol, as_of, EVIDENCE_HITS)
     ids = [hit.doc_id for hit in hits]
     passages = [
         f"[{hit.doc_type} {hit.published_at:%Y-%m-%d}] "

@@ -9,10 +9,10 @@ With `DATA_PROVIDER=offline` the clock stands inside the bundled sample (see `de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.briefing import analyze_ticker, forecaster
+from orchestrator.briefing import analyze_ticker, forecaster, retrieve
 from orchestrator.clock import Clock, FixedClock
 from orchestrator.config import Settings, get_settings
 from orchestrator.cycle import run_cycle
@@ -56,6 +56,7 @@ from orchestrator.store.weights import weight_history
 # The demo stands 10 sessions before the sample's end, at 15:30 New York, so its orders can
 # fill on the following sessions' bars that the sample holds.
 DEMO_SESSIONS_BEFORE_END = 10
+HIGHLIGHTS = 3  # retrieved passages shown by /analyze
 
 
 def demo_clock() -> FixedClock:
@@ -398,14 +399,6 @@ class Orchestrator:
             return feedback_store.outcomes(session)
 
     def _highlights(self, symbol: str, as_of: datetime) -> tuple[EvidenceView, ...]:
-        if self.runtime.knowledge is None:
-            return ()
-        try:
-            hits = self.runtime.knowledge.search(
-                f"{symbol} outlook guidance earnings", as_of=as_of, tickers=[symbol], k=3
-            )
-        except Exception:  # highlights are an extra on /analyze
-            return ()
         return tuple(
             EvidenceView(
                 title=hit.title,
@@ -414,13 +407,9 @@ class Orchestrator:
                 excerpt=" ".join(hit.text.split())[:300],
                 score=round(hit.score, 3),
             )
-            for hit in hits
+            for hit in retrieve(self.runtime, symbol, as_of, HIGHLIGHTS)
         )
 
 
 def summary_view(record: CycleRecord) -> CycleSummary:
     return CycleSummary.model_validate(record.summary())
-
-
-def summaries(records: Sequence[CycleRecord]) -> list[CycleSummary]:
-    return [summary_view(record) for record in records]
