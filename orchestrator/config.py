@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = Field(
         8443, description="Local port the webhook server listens on (behind TELEGRAM_WEBHOOK_URL)"
     )
+    telegram_http_client: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="HTTP client of the bot's Bot API calls (aiohttp uses less CPU)"
+    )
     alert_levels: str = Field(
         "", description="Per alert type on/silent/off, e.g. 'cycle.summary=silent,order.filled=on'"
     )
