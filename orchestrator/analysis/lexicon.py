@@ -200,6 +200,9 @@ class LexiconModel:
         self.log_prior = log_prior
         self.term_weights = term_weights
         self.rule_weight = rule_weight
+        # Headlines repeat within and across cycles (the screen scores a ticker's news, then
+        # its analysis may again); the answer depends on the text alone, so remember it.
+        self.classify = functools.lru_cache(maxsize=100_000)(self._classify)
 
     @classmethod
     def from_file(cls, path: Path = LEXICON_PATH) -> LexiconModel:
@@ -222,7 +225,7 @@ class LexiconModel:
         scores[1] += shift
         return scores
 
-    def classify(self, text: str) -> ItemSentiment:
+    def _classify(self, text: str) -> ItemSentiment:
         scores = self.class_scores(text)
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]

@@ -22,7 +22,6 @@ to the lexicon with the reason in `SentimentResult.notes`; database errors propa
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,12 +31,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from orchestrator.analysis.lexicon import default_lexicon, normalise_text
 from orchestrator.domain import NewsItem, Sentiment, SentimentLabel
 from orchestrator.llm import CallContext, LLMClient, register_offline_handler
 from orchestrator.store import analysis as store
-from orchestrator.store.db import session_scope
+from orchestrator.store.batch import batcher_for
 from orchestrator.tools.registry import UNTRUSTED_NOTICE, strip_untrusted, untrusted
 
 MAX_ITEMS = 40  # a week of a busy ticker's headlines; bounds the tokens of one call
@@ -159,23 +159,34 @@ def _groups(items: Sequence[NewsItem], as_of: datetime) -> list[_Group]:
     return list(groups.values())
 
 
-def _load_cached(engine: Engine | None, keys: list[str], name: str) -> dict[str, Any]:
+async def _load_cached(
+    engine: Engine | None, keys: list[str], names: Sequence[str]
+) -> list[dict[str, store.CachedSentiment]]:
+    """Stored classifications of `keys` under each of `names`. Batched with other tickers' jobs
+    (`store.batch`): this runs once per ticker, concurrently."""
     if engine is None or not keys:
-        return {}
-    with session_scope(engine) as session:
-        return store.cached_sentiments(session, keys, name)
+        return [{} for _ in names]
+    return await batcher_for(engine).run(
+        lambda session: [store.cached_sentiments(session, keys, name) for name in names]
+    )
 
 
-def _save(engine: Engine | None, name: str, results: dict[str, store.CachedSentiment]) -> None:
-    if engine is None or not results:
+async def _save(engine: Engine | None, new: dict[str, dict[str, store.CachedSentiment]]) -> None:
+    """Store new classifications, `new` keyed by engine name then text hash. If another ticker
+    stored one of the same texts a moment ago, the batch reruns this alone and it keeps the
+    stored row (`save_sentiments` skips hashes already stored)."""
+    if engine is None or not any(new.values()):
         return
+
+    def save_all(session: Session) -> None:
+        for name, results in new.items():
+            if results:
+                store.save_sentiments(session, name, results)
+
     try:
-        with session_scope(engine) as session:
-            store.save_sentiments(session, name, results)
-    except IntegrityError:
-        # Another ticker's task stored one of the same texts a moment ago; store the rest.
-        with session_scope(engine) as session:
-            store.save_sentiments(session, name, results)
+        await batcher_for(engine).run(save_all)
+    except IntegrityError:  # raced again, alone: the rest is stored on the second try
+        await batcher_for(engine).run(save_all)
 
 
 async def analyze_news_sentiment(
@@ -193,12 +204,10 @@ async def analyze_news_sentiment(
     name = engine_name(llm)
     lexicon_name = default_lexicon().engine
     keys = [g.key for g in groups]
-    cached = await asyncio.to_thread(_load_cached, engine, keys, name)
-    if name != lexicon_name:  # lexicon fallbacks from earlier runs also count as classified
-        missing = [k for k in keys if k not in cached]
-        fallback = await asyncio.to_thread(_load_cached, engine, missing, lexicon_name)
-    else:
-        fallback = {}
+    # Lexicon fallbacks from earlier runs also count as classified.
+    names = [name] if name == lexicon_name else [name, lexicon_name]
+    cached, *rest = await _load_cached(engine, keys, names)
+    fallback = {k: v for k, v in rest[0].items() if k not in cached} if rest else {}
     todo = [g for g in groups if g.key not in cached and g.key not in fallback]
     result = SentimentResult(
         sentiment=aggregate(symbol, [], as_of, name), items=[], llm_calls=0, notes=[]
@@ -268,7 +277,6 @@ async def analyze_news_sentiment(
         )
     if left_out:
         result.notes.append(f"the model skipped {left_out} item(s); lexicon used for them")
-    for engine_used, rows in new.items():
-        await asyncio.to_thread(_save, engine, engine_used, rows)
+    await _save(engine, new)
     result.sentiment = aggregate(symbol, result.items, as_of, name)
     return result

@@ -56,6 +56,9 @@ class NewsIndex:
     frame: pd.DataFrame
     times: np.ndarray  # int64 ns UTC, ascending, aligned with frame
     by_symbol: dict[str, np.ndarray]  # symbol -> ascending row positions
+    # Row -> its NewsItem, made on first use: a cycle asks for the same rows per ticker, in the
+    # screen and again in the analysis, and a pandas row lookup costs more than the item.
+    items: list[NewsItem | None]
 
     @classmethod
     def build(cls, frame: pd.DataFrame) -> NewsIndex:
@@ -66,7 +69,7 @@ class NewsIndex:
             for symbol in symbols:
                 positions.setdefault(symbol, []).append(position)
         by_symbol = {s: np.asarray(p, dtype=np.int64) for s, p in positions.items()}
-        return cls(frame=frame, times=times, by_symbol=by_symbol)
+        return cls(frame=frame, times=times, by_symbol=by_symbol, items=[None] * len(frame))
 
     def window(
         self, symbols: Sequence[str], since: datetime | None, as_of: datetime, limit: int
@@ -86,8 +89,14 @@ class NewsIndex:
             chosen.append(rows[max(lo, hi - limit) : hi])
         if not chosen or limit <= 0:
             return []
-        rows = np.unique(np.concatenate(chosen))[::-1][:limit]
-        return [_news_item(record) for record in self.frame.iloc[rows].to_dict("records")]
+        rows = np.unique(np.concatenate(chosen))[::-1][:limit].tolist()
+        missing = [row for row in rows if self.items[row] is None]
+        if missing:  # two threads may fill the same row: both make the same immutable item
+            for row, record in zip(
+                missing, self.frame.iloc[missing].to_dict("records"), strict=True
+            ):
+                self.items[row] = _news_item(record)
+        return [item for row in rows if (item := self.items[row]) is not None]
 
 
 def _news_item(record: dict[str, object]) -> NewsItem:

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from orchestrator.errors import LLMError
 from orchestrator.llm.accounting import PriceTable, count_message_tokens, count_text_tokens
 from orchestrator.llm.base import CallContext, Usage
+from orchestrator.store.batch import batcher_for
 from orchestrator.store.db import session_scope
 from orchestrator.store.llm import LLMCallRow, add_llm_call, find_replay
 
@@ -216,10 +217,10 @@ class CallRunner:
         row.retries = retries
         call_id = None
         if background_log and self.engine is not None:
-            # An executor job, not a task: loop shutdown (asyncio.run) waits for executor jobs
-            # but cancels tasks, so the row is written even if nobody awaits it.
-            job = asyncio.get_running_loop().run_in_executor(None, self._write, row)
-            self._pending.append(job)
+            # Written by the batcher's executor job, not a task: loop shutdown (asyncio.run)
+            # waits for executor jobs but cancels tasks, so the row is stored even if nobody
+            # awaits it.
+            self._pending.append(self._submit(row))
         else:
             call_id = await self._record(row)
         return CallOutcome(
@@ -267,12 +268,24 @@ class CallRunner:
     async def _record(self, row: LLMCallRow) -> int | None:
         if self.engine is None:
             return None
-        return await asyncio.to_thread(self._write, row)
+        return await self._submit(row)
 
-    def _write(self, row: LLMCallRow) -> int | None:
-        try:
-            with session_scope(self.engine) as session:  # type: ignore[arg-type]
-                return add_llm_call(session, row)
-        except Exception:
-            log.error("could not write the llm_call log row", exc_info=True)
-            return None
+    def _submit(self, row: LLMCallRow) -> asyncio.Future[int | None]:
+        """The row joins the next batched transaction (`store.batch`): concurrent tickers make
+        many calls, and a session per row cost more CPU than the insert."""
+        outcome: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        assert self.engine is not None
+        written = batcher_for(self.engine).submit(lambda session: add_llm_call(session, row))
+
+        def report(done: asyncio.Future[int]) -> None:
+            if outcome.done():
+                return
+            if done.cancelled() or done.exception() is not None:
+                error = None if done.cancelled() else done.exception()
+                log.error("could not write the llm_call log row", exc_info=error)
+                outcome.set_result(None)
+            else:
+                outcome.set_result(done.result())
+
+        written.add_done_callback(report)
+        return outcome

@@ -12,6 +12,7 @@ back once for a repair. The contract is in `orchestrator.llm.base`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -46,8 +47,16 @@ def extract_json(text: str) -> str:
     return text[start : end + 1] if 0 <= start < end else text
 
 
+@functools.lru_cache(maxsize=64)
+def _adapter(schema: Any) -> TypeAdapter[Any]:
+    # Built once per schema: a cycle makes ~2 calls per ticker, and building the adapter and
+    # its JSON schema each time cost more CPU than the request itself.
+    return TypeAdapter(schema)
+
+
+@functools.lru_cache(maxsize=64)
 def _schema_instruction(schema: Any) -> str:
-    json_schema = TypeAdapter(schema).json_schema()
+    json_schema = _adapter(schema).json_schema()
     return "Answer with one JSON object only, no prose, matching this JSON schema:\n" + json.dumps(
         json_schema, separators=(",", ":")
     )
@@ -154,7 +163,7 @@ class OpenAIClient:
         prompt = render_prompt(template, variables)
         messages = prompt.messages(system_suffix=_schema_instruction(schema))
         endpoint = self.endpoint(task)
-        adapter: TypeAdapter[T] = TypeAdapter(schema)
+        adapter: TypeAdapter[T] = _adapter(schema)
         result: StructuredResult[T] = StructuredResult(value=None, engine=endpoint.model)
         started = time.perf_counter()
         for attempt in range(2):  # the answer, then one repair

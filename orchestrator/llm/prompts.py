@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,20 @@ def template_source(name: str) -> tuple[str, str]:
     """The template's source text and its version hash."""
     folder = _prompt_dir()
     path = folder / f"{name}.j2"
-    if not path.is_file():
+    try:
+        found = path.stat()
+    except OSError:
+        found = None
+    if found is None or not stat.S_ISREG(found.st_mode):
         raise ConfigError(f"Prompt template {name!r} not found: expected {path}.")
-    source = path.read_text(encoding="utf-8")
+    return _read_source(str(path), found.st_mtime_ns, found.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_source(path: str, _mtime_ns: int, _size: int) -> tuple[str, str]:
+    # Keyed by modification time and size: an edited template is read again, an unchanged one
+    # is not read and hashed on every call (a cycle renders two prompts per ticker).
+    source = Path(path).read_text(encoding="utf-8")
     return source, hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
