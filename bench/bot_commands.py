@@ -12,6 +12,9 @@ design, whatever the bot's own speed.
 
     .venv/bin/python bench/bot_commands.py --chats 50 --rounds 10
 
+BENCH_PROFILE=<file> writes a cProfile of the bot process, BENCH_GC_LOG=1 prints its garbage
+collections, --each-round the figures of every round.
+
 Target (issue 8): p99 < 100 ms.
 """
 
@@ -110,6 +113,23 @@ def run_round(
     return latencies
 
 
+def log_gc_pauses() -> None:
+    """Print every garbage collection of the bot process and how long it stopped the world."""
+    import gc
+
+    starts: dict[int, float] = {}
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        generation = info["generation"]
+        if phase == "start":
+            starts[generation] = time.perf_counter()
+            return
+        ms = (time.perf_counter() - starts[generation]) * 1000
+        print(f"gc gen{generation} {ms:.1f} ms", file=sys.stderr)
+
+    gc.callbacks.append(timer)
+
+
 def serve_bot(rate_limit: bool) -> None:
     """The bot process: what `fingpt bot` runs, with the overall rate limiter optional."""
     import asyncio
@@ -120,6 +140,8 @@ def serve_bot(rate_limit: bool) -> None:
 
     async def run() -> None:
         settings = get_settings()
+        if os.environ.get("BENCH_GC_LOG"):
+            log_gc_pauses()
         if os.environ.get("BENCH_PROFILE"):
             import cProfile
 
@@ -151,6 +173,7 @@ def main() -> None:
         action="store_true",
         help="keep Telegram's 30 messages/s overall limit on (it then dominates the figure)",
     )
+    parser.add_argument("--each-round", action="store_true", help="print every round's figures")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -194,6 +217,12 @@ def main() -> None:
                 command = COMMANDS[index % len(COMMANDS)]
                 found = run_round(telegram, replies, delivered, chat_ids, command)
                 latencies.setdefault(command, []).extend(found)
+                if args.each_round:
+                    ms = sorted(v * 1000 for v in found)
+                    print(
+                        f"round {index:3} {command:<12} min {ms[0]:6.1f}  "
+                        f"p50 {ms[len(ms) // 2]:6.1f}  max {ms[-1]:6.1f}"
+                    )
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(bot.pid) - cpu_before
         finally:

@@ -9,6 +9,7 @@ loop with the scheduler (no second event loop, no thread).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import signal
@@ -35,6 +36,7 @@ from bot.alerts import AlertPusher, parse_alert_levels
 from bot.callbacks import APPROVAL_PATTERN, on_approval_button, on_stale_button
 from bot.context import BotApplication, BotContext, BotData
 from bot.handlers import command_handler, on_error, on_text, on_unknown_command
+from bot.request import AiohttpRequest
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
 
@@ -155,6 +157,11 @@ def build_application(
         .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(_post_init)
     )
+    if settings.telegram_http_client == "aiohttp":
+        # One pool for replies, one connection for the long poll (the library's own sizes).
+        builder = builder.request(AiohttpRequest()).get_updates_request(
+            AiohttpRequest(connection_pool_size=1)
+        )
     if settings.telegram_base_url:
         builder = builder.base_url(settings.telegram_base_url).base_file_url(
             file_url_for(settings.telegram_base_url)
@@ -198,6 +205,18 @@ def webhook_secret(settings: Settings) -> str:
     return hashlib.sha256(b"fingpt-webhook:" + token.encode()).hexdigest()[:48]
 
 
+def freeze_startup_heap() -> None:
+    """Move everything allocated so far out of the garbage collector's sight.
+
+    The process starts with millions of long-lived objects (pandas, SQLAlchemy, the
+    library's classes, the service). A full collection walks them all and took 100-200 ms,
+    stalling every chat at once; frozen, they are skipped, and only what was created since
+    is walked. Garbage made before the freeze is collected first so it is not kept forever.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(application: BotApplication, settings: Settings, stop: asyncio.Event) -> None:
     """Run the bot in this event loop until `stop` is set: long polling, or a webhook when
     TELEGRAM_WEBHOOK_URL is set. Network errors while polling are retried by the library."""
@@ -218,6 +237,7 @@ async def serve(application: BotApplication, settings: Settings, stop: asyncio.E
             )
         else:
             await updater.start_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0.0)
+        freeze_startup_heap()
         try:
             await stop.wait()
         finally:

@@ -8,6 +8,7 @@ facade on a temporary SQLite database with the offline data sample and no OpenAI
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -76,11 +77,19 @@ def trained_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def http_client() -> str:
+    """TELEGRAM_HTTP_CLIENT of the bot under test: aiohttp (the default) unless the environment
+    names another, so the whole suite can run on httpx too; a test may parametrize it."""
+    return os.environ.get("TELEGRAM_HTTP_CLIENT", "aiohttp")
+
+
+@pytest.fixture
 def bot_settings(
     telegram: FakeTelegramServer,
     trained_database: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    http_client: str,
 ) -> Settings:
     """Settings of a private bot with one admin and one member, on the offline sample."""
     folder = tmp_path / "var"
@@ -92,6 +101,7 @@ def bot_settings(
         "TELEGRAM_BASE_URL": telegram.base_url,
         "TELEGRAM_ALLOWED_CHAT_IDS": f"{ADMIN},{MEMBER}",
         "TELEGRAM_ADMIN_USER_IDS": str(ADMIN),
+        "TELEGRAM_HTTP_CLIENT": http_client,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

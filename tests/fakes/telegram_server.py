@@ -53,7 +53,7 @@ class FakeTelegramServer:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         # Called with each update's id when `getUpdates` hands it to the bot (benchmarks).
@@ -259,6 +259,10 @@ class FakeTelegramServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The status line and headers go out in one write and the body in another; with
+            # Nagle's algorithm on, the body then waits for the client's delayed ACK (~40 ms
+            # on Linux) and every answer, getUpdates included, arrives that much late.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
                 method = self.path.rstrip("/").rsplit("/", 1)[-1]
@@ -336,3 +340,9 @@ def _decode(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, b
         except ValueError:
             params[key] = value
     return params, files
+
+
+class _Server(ThreadingHTTPServer):
+    # The stdlib's backlog of 5 makes a burst of new connections fail with reset connections;
+    # Telegram accepts them all.
+    request_queue_size = 128
