@@ -13,7 +13,8 @@ design, whatever the bot's own speed.
     .venv/bin/python bench/bot_commands.py --chats 50 --rounds 10
 
 BENCH_PROFILE=<file> writes a cProfile of the bot process, BENCH_GC_LOG=1 prints its garbage
-collections, --each-round the figures of every round.
+collections, --each-round the figures of every round, --commands another set of commands
+(`--commands /help`: the bot's own work, no database).
 
 Target (issue 8): p99 < 100 ms.
 """
@@ -173,6 +174,11 @@ def main() -> None:
         action="store_true",
         help="keep Telegram's 30 messages/s overall limit on (it then dominates the figure)",
     )
+    parser.add_argument(
+        "--commands",
+        default=",".join(COMMANDS),
+        help="comma-separated commands the rounds cycle through (e.g. /help: the bot alone)",
+    )
     parser.add_argument("--each-round", action="store_true", help="print every round's figures")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,6 +186,7 @@ def main() -> None:
         serve_bot(args.rate_limit)
         return
 
+    commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     delivered: dict[int, float] = {}
     chat_ids = list(range(FIRST_CHAT, FIRST_CHAT + args.chats))
     with tempfile.TemporaryDirectory() as folder, FakeTelegramServer() as telegram:
@@ -214,7 +221,7 @@ def main() -> None:
             cpu_before = cpu_seconds(bot.pid)
             started = time.perf_counter()
             for index in range(args.rounds):
-                command = COMMANDS[index % len(COMMANDS)]
+                command = commands[index % len(commands)]
                 found = run_round(telegram, replies, delivered, chat_ids, command)
                 latencies.setdefault(command, []).extend(found)
                 if args.each_round:

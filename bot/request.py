@@ -16,8 +16,9 @@ as with httpx, so the library's retries and the bot's error handler work the sam
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -161,17 +162,17 @@ def _cause(err: Exception, url: str) -> Exception | None:
 
 
 def _body(request_data: RequestData | None, files: dict[str, Any] | None) -> Any:
-    """Form fields, or multipart when the request uploads files (as the Bot API expects)."""
+    """A JSON body, or multipart form data when the request uploads files (the two encodings
+    the Bot API takes). JSON is encoded in C; a form would percent-encode every byte of a long
+    reply in Python (0.2 ms for /help)."""
     if request_data is None:
         return None
-    fields = request_data.json_parameters
     if not files:
-        # Encoded here: handing aiohttp a dict builds a multipart writer for every request.
         return aiohttp.payload.BytesPayload(
-            urlencode(fields).encode(), content_type="application/x-www-form-urlencoded"
+            json.dumps(request_data.parameters).encode(), content_type="application/json"
         )
     form = aiohttp.FormData()
-    for name, value in fields.items():
+    for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mimetype) in files.items():
         form.add_field(name, content, filename=filename, content_type=mimetype)
