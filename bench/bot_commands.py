@@ -80,10 +80,11 @@ class Replies:
         return len(self.by_chat.get(chat, []))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def run_round(
@@ -231,7 +232,7 @@ def main() -> None:
                         f"p50 {ms[len(ms) // 2]:6.1f}  max {ms[-1]:6.1f}"
                     )
             elapsed = time.perf_counter() - started
-            cpu = cpu_seconds(bot.pid) - cpu_before
+            user, system = (a - b for a, b in zip(cpu_seconds(bot.pid), cpu_before, strict=True))
         finally:
             bot.send_signal(signal.SIGTERM)
             bot.wait(timeout=30)
@@ -246,7 +247,11 @@ def main() -> None:
     print(f"updates per second (rounds back to back): {len(every) / elapsed:.1f}")
     # Load-independent: what one update costs the bot process (all threads), and so the p99
     # of a round of N on one otherwise idle core is about N times this.
-    print(f"bot CPU per update: {1000 * cpu / len(every):.2f} ms")
+    per_update = 1000 / len(every)
+    print(
+        f"bot CPU per update: {(user + system) * per_update:.2f} ms "
+        f"(user {user * per_update:.2f}, system {system * per_update:.2f})"
+    )
     methods: dict[str, int] = {}
     for call in telegram.calls:
         methods[call.method] = methods.get(call.method, 0) + 1
