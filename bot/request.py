@@ -21,16 +21,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+# What `do_request` receives per timeout: seconds, None (no limit), or BaseRequest.DEFAULT_NONE
+# (not given: use this request's own default).
+TimeoutArg = float | None | object
 
 # The same defaults as python-telegram-bot's HTTPXRequest.
 DEFAULT_POOL_SIZE = 256
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_POOL_TIMEOUT = 1.0
 DEFAULT_MEDIA_WRITE_TIMEOUT = 20.0
+
+
+def _seconds(value: object, default: float | None) -> float | None:
+    """A timeout given to `do_request`; anything but seconds or None (the library's "not
+    given" marker) means this request's default."""
+    if value is None or isinstance(value, int | float):
+        return value
+    return default
 
 
 def _total(*parts: float | None) -> float | None:
@@ -98,29 +108,23 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        write_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        connect_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
+        pool_timeout: TimeoutArg = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         session = self._session
         if session is None or session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data else None
-        if isinstance(read_timeout, DefaultValue):
-            read_timeout = self._read_timeout
-        if isinstance(connect_timeout, DefaultValue):
-            connect_timeout = self._connect_timeout
-        if isinstance(pool_timeout, DefaultValue):
-            pool_timeout = self._pool_timeout
-        if isinstance(write_timeout, DefaultValue):
-            write_timeout = self._media_write_timeout if files else self._write_timeout
+        read = _seconds(read_timeout, self._read_timeout)
+        connect = _seconds(connect_timeout, self._connect_timeout)
+        pool = _seconds(pool_timeout, self._pool_timeout)
+        write = _seconds(write_timeout, self._media_write_timeout if files else self._write_timeout)
         timeout = aiohttp.ClientTimeout(
-            total=_total(connect_timeout, write_timeout, read_timeout),
-            connect=connect_timeout,
-            sock_read=read_timeout,
+            total=_total(connect, write, read), connect=connect, sock_read=read
         )
-        await self._take_slot(pool_timeout)
+        await self._take_slot(pool)
         try:
             async with session.request(
                 method, url, data=_body(request_data, files), timeout=timeout

@@ -82,6 +82,20 @@ async def test_no_answer_within_the_read_timeout_is_timed_out(silent_server: str
     assert TOKEN not in _shown(caught.value)
 
 
+async def test_a_timeout_given_to_one_call_wins_over_the_default(silent_server: str) -> None:
+    request = AiohttpRequest(read_timeout=30.0)
+    bot = Bot(TOKEN, base_url=silent_server, request=request)
+    await request.initialize()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimedOut):
+            await bot.send_message(42, "hello", read_timeout=0.2)
+        assert loop.time() - started < 3.0
+    finally:
+        await request.shutdown()
+
+
 async def test_a_full_pool_is_timed_out_and_nothing_sent(silent_server: str) -> None:
     request = AiohttpRequest(connection_pool_size=1, read_timeout=5.0, pool_timeout=0.2)
     bot = Bot(TOKEN, base_url=silent_server, request=request)
