@@ -208,10 +208,11 @@ def webhook_secret(settings: Settings) -> str:
 def freeze_startup_heap() -> None:
     """Move everything allocated so far out of the garbage collector's sight.
 
-    The process starts with millions of long-lived objects (pandas, SQLAlchemy, the
-    library's classes, the service). A full collection walks them all and took 100-200 ms,
-    stalling every chat at once; frozen, they are skipped, and only what was created since
-    is walked. Garbage made before the freeze is collected first so it is not kept forever.
+    By the time the bot polls, the process holds a large heap of long-lived objects (pandas,
+    SQLAlchemy, the libraries' classes, the service). A full collection walked them all and
+    took 100-200 ms, stalling every chat at once; frozen, they are skipped and only what was
+    created since is walked. Garbage made before the freeze is collected first, so it is not
+    kept forever. In `fingpt run` this covers the scheduler's start-up heap too.
     """
     gc.collect()
     gc.freeze()
