@@ -185,6 +185,39 @@ def test_hybrid_beats_dense_on_figures(kb: KnowledgeBase) -> None:
     assert dense < hybrid - 3  # the figures are what dense vectors blur
 
 
+def test_a_summary_line_finds_its_call_over_decoys(kb: KnowledgeBase) -> None:
+    # The summary rounds differently and names the period another way than the call does;
+    # each decoy shares more of the summary's plain words than the call itself.
+    kb.ingest(
+        [
+            _doc("Q3 revenue was $892 million and gross margin held steady.", JAN, title="call"),
+            _doc("Third quarter revenue was $764 million; revenue grew.", JAN, title="decoy a"),
+            _doc("Revenue in the third quarter was $891 thousand.", JAN, title="decoy b"),
+        ]
+    )
+    hit = kb.search("third quarter revenue of $891.7 million", as_of=MAR, k=1)[0]
+    assert hit.title == "call"
+
+
+def test_a_figure_next_to_its_words_beats_the_same_words_apart(kb: KnowledgeBase) -> None:
+    kb.ingest(
+        [
+            _doc(
+                "Earnings per share were strong in the fourth quarter. Separately, the board "
+                "raised the quarterly dividend to $0.45 per share.",
+                JAN,
+                title="apart",
+            ),
+            _doc(
+                "Fourth quarter earnings per share were $0.45, up from a year ago.",
+                JAN,
+                title="together",
+            ),
+        ]
+    )
+    assert kb.search("q4 earnings per share $0.45", as_of=MAR, k=1)[0].title == "together"
+
+
 def test_opening_is_cheap_and_a_missing_model_is_a_clear_error(
     sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:

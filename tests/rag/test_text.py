@@ -65,12 +65,44 @@ def test_markdown_headings_and_empty_text() -> None:
 
 def test_sparse_tokens_keep_figures() -> None:
     tokens = tokenize("Q3 revenues rose 11.1% to $481.1 million; EPS $1,234.50 in FY2021.")
-    assert {"q3", "revenue", "11.1", "percent", "481.1", "million", "1234.5", "fy2021"} <= set(
+    assert {"q3", "revenue", "11.1", "percent", "481.1", "million", "1234.5", "fy", "2021"} <= set(
         tokens
     )
     assert "to" not in tokens and "in" not in tokens
     # The same figure written two ways is one token; a different figure is another.
     assert tokenize("$1,234.5")[0] == tokenize("1234.50")[0] != tokenize("1243.5")[0]
+
+
+def _shared(a: str, b: str) -> set[str]:
+    return set(tokenize(a)) & set(tokenize(b))
+
+
+def test_periods_are_written_one_way() -> None:
+    # A summary says "q3" and "fy"; the call says "third quarter" and "fiscal 2021".
+    assert "q3" in _shared("q3 revenue", "our third-quarter revenue")
+    assert "q4" in _shared("Q4 EPS", "in the 4th quarter EPS")
+    assert "h2" in _shared("H2 margins", "second half margins")
+    assert {"fy", "2021"} <= _shared("sees FY21 sales", "for fiscal 2021 we expect sales")
+    assert "fy" in _shared("sees fy revenue", "full-year revenue guidance")
+
+
+def test_a_figure_matches_its_rounded_form_in_another_unit() -> None:
+    summary = "revenue of $891.7 million"
+    assert any(t.startswith("~") for t in _shared(summary, "revenue was $892 million"))
+    assert any(t.startswith("~") for t in _shared(summary, "revenue of $0.892 billion"))
+    assert not any(t.startswith("~") for t in _shared(summary, "revenue was $981.7 million"))
+    assert any(t.startswith("~") for t in _shared("$3.8 bln", "$3,800 million"))
+
+
+def test_a_figure_near_its_words_is_a_token_of_its_own() -> None:
+    near = "Fourth quarter earnings per share were $0.45."
+    far = "Earnings per share rose in the fourth quarter. We raised the dividend to $0.45."
+    query = "q4 earnings per share $0.45"
+    assert {"0.45|q4", "0.45|earning"} <= _shared(query, near)
+    assert not {t for t in _shared(query, far) if "|" in t}  # other sentence: no pair
+    indices, values = encode_query(query)
+    weights = dict(zip(indices, values, strict=True))
+    assert weights[token_id("0.45|q4")] < weights[token_id("0.45")]  # pairs weigh less
 
 
 def test_sparse_weights_saturate_and_ids_are_stable() -> None:
@@ -80,7 +112,7 @@ def test_sparse_weights_saturate_and_ids_are_stable() -> None:
     assert weights[token_id("revenue")] < 3 * weights[token_id("growth")]  # BM25 saturation
     # CRC-32: the same id in every process, so stored sparse vectors stay valid after a restart.
     assert token_id("revenue") == zlib.crc32(b"revenue")
-    query_indices, query_values = encode_query("revenue revenue 481.1")
+    query_indices, query_values = encode_query("revenue revenue; 481.1")
     assert query_indices == sorted({token_id("revenue"), token_id("481.1")})
     assert query_values == [1.0, 1.0]
     assert encode_document("") == ([], [])

@@ -3,34 +3,57 @@
 Dense sentence embeddings blur "$481.1 million" and "$418.1 million" into the same point; an
 earnings question is mostly such figures. This encoder turns text into Qdrant sparse vectors:
 
-* tokens are lower-cased words and NUMBERS: "$1,234.5" -> "1234.5", "23%" -> "23" + "percent",
-  "Q3" -> "q3", "FY2021" -> "fy2021"; English stop words are dropped, a light plural/possessive
-  strip folds "revenues" into "revenue";
+* tokens are lower-cased words and NUMBERS: "$1,234.5" -> "1234.5", "23%" -> "23" + "percent";
+  English stop words are dropped, a light plural/possessive strip folds "revenues" into
+  "revenue";
+* periods are written one way: "third quarter", "3rd-quarter", "Q3" -> "q3"; "first half" ->
+  "h1"; "fiscal year", "full-year", "fiscal" -> "fy"; "FY21" / "FY2021" -> "fy" + "2021". A
+  question says "q3 revenue", the call says "third-quarter revenue";
+* a figure with a scale word also gets its value to three significant digits, "~8.92e8" for
+  "$891.7 million", "$892 million" and "$0.892 billion" alike: summaries quote the press release,
+  the call rounds or changes the unit;
+* PROXIMITY tokens "figure|word" pair each figure with the words (and later figures) at most
+  `PAIR_WINDOW` tokens away in the same sentence: "$0.45" next to "q4" and "earnings" is rarer,
+  and much more telling, than the three tokens anywhere in a 200-word chunk. A query's pair
+  tokens weigh `PAIR_WEIGHT` (they restate evidence its single tokens already carry);
 * a token id is the CRC-32 of the token (stable across processes and machines, no vocabulary to
   store; collisions among 2^32 ids are negligible for our corpus sizes);
 * a document weight is BM25's saturated term frequency
   ``tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / AVG_LEN))``; a query weight is 1 per distinct
-  token. The IDF factor is applied at search time by Qdrant (``Modifier.IDF`` on the sparse vector,
-  server or local) or by the local numpy index, from the collection's own document frequencies,
-  so the score of a chunk is exactly its BM25 score for the query.
+  token (`PAIR_WEIGHT` for a pair). The IDF factor is applied at search time by Qdrant
+  (``Modifier.IDF`` on the sparse vector, server or local) or by the local numpy index, from the
+  collection's own document frequencies, so the score of a chunk is exactly its BM25 score.
 
-Both functions have llama-index's ``SparseEncoderCallable`` shape: a batch of texts in, a pair
-``(indices, values)`` of lists out. They never fail on any string (empty text gives an empty
-vector, which matches nothing).
+Every choice above was measured on ECTSum (each summary line must find its own call among 1,681;
+`bench/rag_lexical_lab.py`, docs/benchmarks/rag.md): recall@5 0.635 before, 0.795 with all of
+them. Stored vectors depend on these rules, so `VERSION` is part of the collection name: a
+collection written by an older encoder is never queried with the new one.
+
+Both batch functions have llama-index's ``SparseEncoderCallable`` shape: a batch of texts in, a
+pair ``(indices, values)`` of lists out. They never fail on any string (empty text gives an
+empty vector, which matches nothing).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 import zlib
 from collections import Counter
 
-# BM25's usual constants; AVG_LEN is fixed at the target chunk length (words) rather than
-# measured, so a document's weights never change when other documents are added.
-K1 = 1.2
+VERSION = 2  # of the token rules; part of the collection name (store.open_store)
+
+# BM25 constants, measured (docs/benchmarks/rag.md): a low k1 makes the first occurrence of a
+# token count nearly as much as many, which suits figures (one mention of "$0.45" is the
+# evidence). AVG_LEN is fixed near the mean token count of a ~200-word chunk (words, figures
+# and proximity pairs) rather than measured, so a document's weights never change when other
+# documents are added.
+K1 = 0.4
 B = 0.75
-AVG_LEN = 200.0
+AVG_LEN = 400.0
+PAIR_WINDOW = 8  # tokens either side of a figure that form a proximity pair with it
+PAIR_WEIGHT = 0.4  # query weight of a proximity pair token (a plain token weighs 1)
 
 _TOKEN = re.compile(
     r"""
@@ -41,6 +64,15 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
+_ORDINAL = {"first": "1", "second": "2", "third": "3", "fourth": "4"}
+_ORDINAL.update({"1st": "1", "2nd": "2", "3rd": "3", "4th": "4"})
+_QUARTER = re.compile(
+    r"\b(first|second|third|fourth|1st|2nd|3rd|4th)[\s\-]+(?:fiscal\s+)?quarter\b"
+)
+_HALF = re.compile(r"\b(first|second|1st|2nd)[\s\-]+half\b")
+_FISCAL = re.compile(r"\b(?:full[\s\-]+(?:fiscal\s+)?year|fiscal[\s\-]+year|fiscal)\b")
+_FY_YEAR = re.compile(r"\bfy\s?'?(\d{4}|\d{2})\b")
 
 STOP_WORDS = frozenset(
     """a an and are as at be been but by for from had has have he her his i if in into is it its
@@ -50,7 +82,28 @@ STOP_WORDS = frozenset(
     should well there's it's we're we've i'm that's let me my""".split()
 )
 
-_WORD_FORMS = {"percentage": "percent", "pct": "percent", "bn": "billion", "mln": "million"}
+_WORD_FORMS = {
+    "percentage": "percent",
+    "pct": "percent",
+    "bn": "billion",
+    "bln": "billion",
+    "mln": "million",
+    "qtrly": "quarter",
+    "quarterly": "quarter",
+}
+_SCALE = {"thousand": 1e3, "million": 1e6, "mln": 1e6, "m": 1e6, "billion": 1e9, "bln": 1e9}
+_SCALE.update({"bn": 1e9, "b": 1e9, "trillion": 1e12})
+
+
+def _periods(text: str) -> str:
+    """Lower-cased text with quarters, halves and fiscal years written one way."""
+    text = text.lower()
+    text = _QUARTER.sub(lambda m: f" q{_ORDINAL[m.group(1)]} ", text)
+    text = _HALF.sub(lambda m: f" h{_ORDINAL[m.group(1)]} ", text)
+    text = _FISCAL.sub(" fy ", text)
+    return _FY_YEAR.sub(
+        lambda m: f" fy {m.group(1) if len(m.group(1)) == 4 else '20' + m.group(1)} ", text
+    )
 
 
 @functools.lru_cache(maxsize=262_144)  # a corpus has far fewer distinct tokens than that
@@ -76,11 +129,56 @@ def _normalise(token: str) -> tuple[str, ...]:
     return (token,)
 
 
+def _rounded(number: str, scale: str) -> str | None:
+    """The value of "891.7" "million" to three significant digits: "~8.92e8"."""
+    try:
+        value = float(number) * _SCALE[scale]
+    except ValueError:
+        return None
+    if value <= 0 or not math.isfinite(value):
+        return None
+    exponent = math.floor(math.log10(value))
+    mantissa = round(value / 10**exponent, 2)
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"~{mantissa:.2f}e{exponent}"
+
+
+def _is_figure(token: str) -> bool:
+    return token[0].isdigit()
+
+
+def _sentence_tokens(sentence: str) -> list[str]:
+    raw = [match.group() for match in _TOKEN.finditer(_periods(sentence))]
+    plain: list[str] = []
+    extra: list[str] = []
+    for position, token in enumerate(raw):
+        parts = _normalise(token)
+        plain.extend(parts)
+        following = raw[position + 1] if position + 1 < len(raw) else ""
+        if parts and _is_figure(parts[0]) and not token.endswith("%") and following in _SCALE:
+            rounded = _rounded(parts[0], following)
+            if rounded:
+                extra.append(rounded)
+    for i, token in enumerate(plain):
+        if not _is_figure(token):
+            continue
+        for j in range(max(0, i - PAIR_WINDOW), min(len(plain), i + PAIR_WINDOW + 1)):
+            other = plain[j]
+            if _is_figure(other):
+                if j > i:  # figure pairs once, in text order ("$2.70 to $3.00")
+                    extra.append(f"{token}|{other}")
+            elif other != "percent":
+                extra.append(f"{token}|{other}")
+    return plain + extra
+
+
 def tokenize(text: str) -> list[str]:
-    """The sparse tokens of `text`, in order, numbers kept (see the module docstring)."""
+    """The sparse tokens of `text`: words and figures in order, then rounded values and
+    proximity pairs (see the module docstring)."""
     tokens: list[str] = []
-    for match in _TOKEN.finditer(text.lower()):
-        tokens.extend(_normalise(match.group()))
+    for sentence in _SENTENCE.split(text):
+        tokens.extend(_sentence_tokens(sentence))
     return tokens
 
 
@@ -99,9 +197,11 @@ def encode_document(text: str) -> tuple[list[int], list[float]]:
 
 
 def encode_query(text: str) -> tuple[list[int], list[float]]:
-    """Sorted (indices, weights) of a query: 1.0 per distinct token; IDF is applied at search."""
-    indices = sorted({token_id(token) for token in tokenize(text)})
-    return indices, [1.0] * len(indices)
+    """Sorted (indices, weights) of a query: 1.0 per distinct token, `PAIR_WEIGHT` per distinct
+    proximity pair; IDF is applied at search."""
+    weights = {token_id(t): PAIR_WEIGHT if "|" in t else 1.0 for t in tokenize(text)}
+    indices = sorted(weights)
+    return indices, [weights[i] for i in indices]
 
 
 def sparse_doc_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:

@@ -6,8 +6,9 @@
   closes them (at exit, and in tests to simulate a restart).
 * `KnowledgeStore`: a llama-index `QdrantVectorStore` (hybrid: a dense vector "text-dense" and a
   sparse BM25 vector "text-sparse-new" with Qdrant's IDF modifier) behind a `VectorStoreIndex`,
-  which is the ingestion layer. Collection name ``kb_<embedder identity>`` (model, dimension,
-  int8/fp32, max tokens) so vectors of different encoders never mix.
+  which is the ingestion layer. Collection name ``kb_<embedder identity>-sparse<VERSION>``
+  (model, dimension, int8/fp32, max tokens; version of the sparse token rules) so vectors of
+  different encoders never mix.
 * Search: a server answers natively (`QdrantVectorStore.query`, mode HYBRID, filters in the Qdrant
   payload). Local mode answers from `LocalIndex`, a numpy mirror, because qdrant-client's local
   sparse scoring and payload filtering are per-point Python (seconds per query at 20k chunks).
@@ -32,6 +33,7 @@ from qdrant_client.http import models as rest
 
 from orchestrator.analysis.rag.fusion import DEFAULT_ALPHA, FusionMethod, fuse, llama_fusion
 from orchestrator.analysis.rag.local_index import Candidate, LocalIndex, MirrorFilter
+from orchestrator.analysis.rag.sparse import VERSION as SPARSE_VERSION
 from orchestrator.analysis.rag.sparse import sparse_doc_fn, sparse_query_fn
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
@@ -356,7 +358,10 @@ class KnowledgeStore:
 
 def open_store(settings: Settings, identity: str, dim: int, embed_model: Any) -> KnowledgeStore:
     """The shared `KnowledgeStore` for this Qdrant location and embedder identity."""
-    key = (_location(settings), f"kb_{identity}")
+    # The sparse encoder's version is part of the name: vectors written under older token rules
+    # would silently mis-score against today's queries, so such a collection is left as it was
+    # and documents are ingested afresh into the new one (the registry is per collection).
+    key = (_location(settings), f"kb_{identity}-sparse{SPARSE_VERSION}")
     with _lock:
         store = _stores.get(key)
         if store is None:
