@@ -19,7 +19,7 @@ from orchestrator.cycle import run_cycle
 from orchestrator.cycle_record import CycleRecord
 from orchestrator.data.offline import sample_end_as_of
 from orchestrator.decision import DEFAULT_WEIGHTS
-from orchestrator.domain import EXCHANGE_TZ
+from orchestrator.domain import EXCHANGE_TZ, Order
 from orchestrator.errors import ConfigError, NotFoundError
 from orchestrator.events import EventBus
 from orchestrator.feedback import hit_rates
@@ -46,10 +46,12 @@ from orchestrator.service.views import (
     RiskView,
     SentimentView,
     StatusView,
+    TradingStateView,
     WeightsView,
 )
 from orchestrator.store import cycles as cycle_store
 from orchestrator.store import feedback as feedback_store
+from orchestrator.store import trading as trading_store
 from orchestrator.store.db import session_scope
 from orchestrator.store.weights import weight_history
 
@@ -57,6 +59,9 @@ from orchestrator.store.weights import weight_history
 # fill on the following sessions' bars that the sample holds.
 DEMO_SESSIONS_BEFORE_END = 10
 HIGHLIGHTS = 3  # retrieved passages shown by /analyze
+PERFORMANCE_DAYS = 3650  # /performance: since the start, as far as anyone runs this
+ALL_ORDERS = 10_000  # /performance counts trades over this many of the latest orders
+COST_CYCLES = 5  # /cost: the latest cycles' cost
 
 
 def demo_clock() -> FixedClock:
@@ -132,9 +137,7 @@ class Orchestrator:
     async def status(self, next_cycle_at: datetime | None = None) -> StatusView:
         if next_cycle_at is None and self.next_cycle is not None:
             next_cycle_at = self.next_cycle()
-        state = await asyncio.to_thread(trading_service.trading_state, self.runtime)
-        last = await asyncio.to_thread(self._cycles, 1)
-        pending = await self.pending_approvals()
+        state, last, pending = await asyncio.to_thread(self._status_facts)
         regime = (last[0].record or {}).get("regime", "") if last else ""
         return StatusView(
             mode=self.mode,
@@ -148,7 +151,7 @@ class Orchestrator:
             last_cycle_at=last[0].as_of if last else None,
             last_cycle_status=last[0].status if last else "",
             next_cycle_at=next_cycle_at,
-            pending_approvals=len(pending),
+            pending_approvals=pending,
             regime=regime,
         )
 
@@ -165,9 +168,10 @@ class Orchestrator:
         return await trading_service.risk_view(self.runtime)
 
     async def performance(self) -> PerformanceView:
-        pnl = await trading_service.pnl(self.runtime, days=3650)
-        outcomes = await asyncio.to_thread(self._outcomes)
-        orders = await trading_service.orders(self.runtime, limit=10_000)
+        now = self.now()
+        snapshot = await self.runtime.broker.snapshot()
+        window, outcomes, orders = await asyncio.to_thread(self._performance_facts, now)
+        pnl = trading_service.pnl_view(PERFORMANCE_DAYS, now, snapshot.equity, window)
         equity = [point.equity for point in pnl.points] or [pnl.end_equity]
         peak, drawdown = equity[0], 0.0
         for value in equity:
@@ -307,14 +311,11 @@ class Orchestrator:
         return summary_view(await self.run_cycle(requested_by=str(requested_by)))
 
     async def history(self, n: int = 10) -> list[CycleSummary]:
-        rows = await asyncio.to_thread(self._cycles, n)
-        return [summary_view(CycleRecord.model_validate(row.record)) for row in rows if row.record]
+        return _summaries(await asyncio.to_thread(self._cycles, n))
 
     async def cost(self) -> CostView:
-        today = await asyncio.to_thread(
-            llm_service.cost_today, engine=self.runtime.engine, now=self.now()
-        )
-        return today.model_copy(update={"per_cycle": tuple(await self.history(5))})
+        today, rows = await asyncio.to_thread(self._cost_facts, self.now())
+        return today.model_copy(update={"per_cycle": tuple(_summaries(rows))})
 
     async def lessons(self, n: int = 10) -> list[LessonView]:
         def load() -> list[LessonView]:
@@ -394,9 +395,34 @@ class Orchestrator:
         with session_scope(self.runtime.engine) as session:
             return cycle_store.latest_cycles(session, n)
 
-    def _outcomes(self) -> list[feedback_store.DecisionOutcomeRow]:
+    # One thread hop and one session per facade call: each hop costs 0.15-0.35 ms of CPU, as
+    # much as a query, and 50 chats at once wait on all of them (docs/benchmarks/bot.md).
+    def _status_facts(self) -> tuple[TradingStateView, list[cycle_store.CycleRow], int]:
+        now = self.now()
         with session_scope(self.runtime.engine) as session:
-            return feedback_store.outcomes(session)
+            return (
+                trading_service.trading_state_in(session, now),
+                cycle_store.latest_cycles(session, 1),
+                trading_store.count_pending_approvals(session),
+            )
+
+    def _performance_facts(
+        self, now: datetime
+    ) -> tuple[trading_service.EquityWindow, list[feedback_store.DecisionOutcomeRow], list[Order]]:
+        broker = self.runtime.broker.name
+        with session_scope(self.runtime.engine) as session:
+            return (
+                trading_service.equity_window(session, broker, PERFORMANCE_DAYS, now),
+                feedback_store.outcomes(session),
+                trading_store.recent_orders(session, limit=ALL_ORDERS, broker=broker),
+            )
+
+    def _cost_facts(self, now: datetime) -> tuple[CostView, list[cycle_store.CycleRow]]:
+        with session_scope(self.runtime.engine) as session:
+            return (
+                llm_service.cost_today_in(session, now),
+                cycle_store.latest_cycles(session, COST_CYCLES),
+            )
 
     def _highlights(self, symbol: str, as_of: datetime) -> tuple[EvidenceView, ...]:
         return tuple(
@@ -413,3 +439,7 @@ class Orchestrator:
 
 def summary_view(record: CycleRecord) -> CycleSummary:
     return CycleSummary.model_validate(record.summary())
+
+
+def _summaries(rows: list[cycle_store.CycleRow]) -> list[CycleSummary]:
+    return [summary_view(CycleRecord.model_validate(row.record)) for row in rows if row.record]

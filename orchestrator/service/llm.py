@@ -12,11 +12,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from orchestrator.agent import AgentResult, run_agent
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import NotFoundError
-from orchestrator.llm import ENABLE_LLM_HINT, CallContext, LLMClient, TokenBudget, build_llm, memory
+from orchestrator.llm import (
+    ENABLE_LLM_HINT,
+    CallContext,
+    LLMClient,
+    TokenBudget,
+    llm_for_call,
+    memory,
+)
 from orchestrator.service.views import AnswerView, CostView
 from orchestrator.store.db import get_engine, session_scope
 from orchestrator.store.llm import LLMCallRow, llm_call_by_id, llm_calls_since, recent_llm_calls
@@ -113,42 +121,44 @@ async def ask(
     """
     settings = settings or get_settings()
     engine = engine or get_engine(settings)
-    llm = llm or build_llm(settings, engine)
-    if as_of is None and market_data is None and settings.data_provider == "offline":
-        # The bundled sample ends in 2015: "now" for it is its last close, as in the demo.
-        from orchestrator.data.offline import sample_end_as_of
+    # The agent's client also serves its tools (one set of connections), and is closed
+    # after the turn when it was built here.
+    async with llm_for_call(settings, engine, llm) as agent_llm:
+        if as_of is None and market_data is None and settings.data_provider == "offline":
+            # The bundled sample ends in 2015: "now" for it is its last close, as in the demo.
+            from orchestrator.data.offline import sample_end_as_of
 
-        as_of = sample_end_as_of()
-    tools = tools_for(registry or default_registry(), allow_actions=allow_actions)
-    ctx = ToolContext(
-        settings=settings,
-        engine=engine,
-        market_data=market_data if market_data is not None else _market_data(settings, engine),
-        as_of=as_of or datetime.now(UTC),
-        chat_id=chat_id,
-        user_is_admin=user_is_admin,
-        broker=broker,
-        knowledge=knowledge,
-        extras=dict(extras or {}),
-    )
-    history = []
-    if chat_id:
-        history = await memory.load_history(
-            engine, chat_id, context_tokens=settings.llm_context_tokens
+            as_of = sample_end_as_of()
+        tools = tools_for(registry or default_registry(), allow_actions=allow_actions)
+        ctx = ToolContext(
+            settings=settings,
+            engine=engine,
+            market_data=market_data if market_data is not None else _market_data(settings, engine),
+            as_of=as_of or datetime.now(UTC),
+            chat_id=chat_id,
+            user_is_admin=user_is_admin,
+            broker=broker,
+            knowledge=knowledge,
+            extras={"llm": agent_llm, **(extras or {})},
         )
-    budget = TokenBudget(settings.llm_chat_turn_token_budget, name="chat-turn token budget")
-    result = await run_agent(
-        llm,
-        tools,
-        ctx,
-        question=question,
-        history=history,
-        call_context=CallContext(chat_id=chat_id, budget=budget, as_of=ctx.as_of),
-        max_steps=settings.llm_max_agent_steps,
-    )
-    if chat_id and result.completed:
-        await memory.save_exchange(engine, chat_id, question, result.answer)
-    return ask_view(result)
+        history = []
+        if chat_id:
+            history = await memory.load_history(
+                engine, chat_id, context_tokens=settings.llm_context_tokens
+            )
+        budget = TokenBudget(settings.llm_chat_turn_token_budget, name="chat-turn token budget")
+        result = await run_agent(
+            agent_llm,
+            tools,
+            ctx,
+            question=question,
+            history=history,
+            call_context=CallContext(chat_id=chat_id, budget=budget, as_of=ctx.as_of),
+            max_steps=settings.llm_max_agent_steps,
+        )
+        if chat_id and result.completed:
+            await memory.save_exchange(engine, chat_id, question, result.answer)
+        return ask_view(result)
 
 
 def ask_view(result: AgentResult) -> AskView:
@@ -212,15 +222,20 @@ def call_detail(call_id: int, *, engine: Engine | None = None) -> LLMCallDetail:
 def cost_today(*, engine: Engine | None = None, now: datetime | None = None) -> CostView:
     """Tokens, cost and calls since midnight UTC, with the cost per task."""
     now = now or datetime.now(UTC)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     with session_scope(engine or get_engine()) as session:
-        rows = llm_calls_since(session, midnight, until=midnight + timedelta(days=1))
-        by_task: dict[str, float] = {}
-        for row in rows:
-            by_task[row.task] = by_task.get(row.task, 0.0) + row.cost_usd
-        return CostView(
-            today_tokens=sum(r.prompt_tokens + r.completion_tokens for r in rows),
-            today_cost_usd=sum(r.cost_usd for r in rows),
-            today_calls=len(rows),
-            by_task=by_task,
-        )
+        return cost_today_in(session, now)
+
+
+def cost_today_in(session: Session, now: datetime) -> CostView:
+    """`cost_today` inside a caller's session, for a facade call that reads more with it."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = llm_calls_since(session, midnight, until=midnight + timedelta(days=1))
+    by_task: dict[str, float] = {}
+    for row in rows:
+        by_task[row.task] = by_task.get(row.task, 0.0) + row.cost_usd
+    return CostView(
+        today_tokens=sum(r.prompt_tokens + r.completion_tokens for r in rows),
+        today_cost_usd=sum(r.cost_usd for r in rows),
+        today_calls=len(rows),
+        by_task=by_task,
+    )

@@ -331,18 +331,24 @@ def _cycle_regime(session: Any, cycle_id: int | None) -> str | None:
 
 def trading_state(runtime: Runtime) -> TradingStateView:
     """The switches and the daily-loss halt (blocking: callers use a thread)."""
-    today = session_day(runtime.clock.now())
+    now = runtime.clock.now()
     with session_scope(runtime.engine) as session:
-        state = store.load_trading_state(session)
-        halted = state.halted_session == today
-        return TradingStateView(
-            kill_switch=state.kill_switch,
-            paused=state.paused,
-            halted_reason=state.halt_reason if halted else "",
-            day_start_equity=state.day_start_equity if state.day_session == today else None,
-            updated_by=state.updated_by,
-            updated_at=state.updated_at,
-        )
+        return trading_state_in(session, now)
+
+
+def trading_state_in(session: Any, now: datetime) -> TradingStateView:
+    """`trading_state` inside a caller's session, for a facade call that reads more with it."""
+    today = session_day(now)
+    state = store.load_trading_state(session)
+    halted = state.halted_session == today
+    return TradingStateView(
+        kill_switch=state.kill_switch,
+        paused=state.paused,
+        halted_reason=state.halt_reason if halted else "",
+        day_start_equity=state.day_start_equity if state.day_session == today else None,
+        updated_by=state.updated_by,
+        updated_at=state.updated_at,
+    )
 
 
 async def _set_state(runtime: Runtime, user: str, **values: Any) -> TradingStateView:
@@ -430,30 +436,41 @@ async def pnl(runtime: Runtime, days: int) -> PnlView:
     if days < 1:
         raise DataError("P&L needs a window of at least one day.")
     now = runtime.clock.now()
-    since = now - timedelta(days=days)
     name = runtime.broker.name
     snapshot = await runtime.broker.snapshot()
+    window = await _db(runtime, lambda s: equity_window(s, name, days, now))
+    return pnl_view(days, now, snapshot.equity, window)
 
-    def load(session: Any) -> tuple[float | None, list[tuple[datetime, float]]]:
-        before = store.equity_before(session, name, since)
-        rows = store.equity_history(session, name, since)
-        return (
-            before.equity if before else None,
-            [(r.taken_at, r.equity) for r in rows if r.taken_at <= now],
-        )
 
-    start, history = await _db(runtime, load)
+EquityWindow = tuple[float | None, list[tuple[datetime, float]]]
+
+
+def equity_window(session: Any, broker: str, days: int, now: datetime) -> EquityWindow:
+    """The equity recorded before the window of `days` days up to `now` (None if none), and the
+    snapshots taken in it (at or before `now`, oldest first)."""
+    since = now - timedelta(days=days)
+    before = store.equity_before(session, broker, since)
+    rows = store.equity_history(session, broker, since)
+    return (
+        before.equity if before else None,
+        [(r.taken_at, r.equity) for r in rows if r.taken_at <= now],
+    )
+
+
+def pnl_view(days: int, now: datetime, equity_now: float, window: EquityWindow) -> PnlView:
+    """The P&L view from the broker's equity now and the recorded `equity_window`."""
+    start, history = window
     daily: dict[Any, float] = {}
     for at, equity in history:
         daily[session_day(at)] = equity
-    daily[session_day(now)] = snapshot.equity
+    daily[session_day(now)] = equity_now
     points = tuple(EquityPoint(day=day, equity=round(v, 2)) for day, v in sorted(daily.items()))
-    start_equity = start if start is not None else (history[0][1] if history else snapshot.equity)
-    change = snapshot.equity - start_equity
+    start_equity = start if start is not None else (history[0][1] if history else equity_now)
+    change = equity_now - start_equity
     return PnlView(
         days=days,
         start_equity=round(start_equity, 2),
-        end_equity=round(snapshot.equity, 2),
+        end_equity=round(equity_now, 2),
         change=round(change, 2),
         change_pct=round(100 * change / start_equity, 2) if start_equity else 0.0,
         points=points,
@@ -495,12 +512,14 @@ __all__ = [
     "approval_view",
     "approve",
     "cancel_order",
+    "equity_window",
     "expire_due",
     "order_view",
     "orders",
     "pause",
     "pending_approvals",
     "pnl",
+    "pnl_view",
     "portfolio",
     "recent_approvals",
     "reject",
@@ -508,4 +527,5 @@ __all__ = [
     "risk_view",
     "set_kill_switch",
     "trading_state",
+    "trading_state_in",
 ]

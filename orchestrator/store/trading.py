@@ -11,7 +11,7 @@ import secrets
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, update
+from sqlalchemy import JSON, Column, UniqueConstraint, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -335,6 +335,12 @@ def pending_approvals(session: Session) -> list[ApprovalRow]:
         .order_by(col(ApprovalRow.created_at))
     )
     return list(session.exec(statement))
+
+
+def count_pending_approvals(session: Session) -> int:
+    """How many `pending_approvals` there are, without loading them."""
+    statement = select(func.count()).select_from(ApprovalRow).where(ApprovalRow.status == "pending")
+    return int(session.exec(statement).one())
 
 
 def expired_pending_approvals(session: Session, now: datetime) -> list[ApprovalRow]:
