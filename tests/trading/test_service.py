@@ -226,3 +226,24 @@ async def test_an_approval_is_rechecked_under_its_cycles_market_regime(engine: E
     outcome = await service.approve(runtime, result.approval_id, user="42")
     assert outcome.order is not None and outcome.order.quantity == 30  # 3% of 100,000 at 100
     assert "regime crisis" in outcome.message
+
+
+async def test_status_counts_what_pending_lists(engine: Engine) -> None:
+    from types import SimpleNamespace
+
+    from orchestrator.service.facade import Orchestrator
+
+    clock = FixedClock(ny(3, 17))
+    runtime, approval_id = await pending(engine, clock)
+    runtime.llm = SimpleNamespace(label="offline")  # /status names the LLM; none is called
+    facade = Orchestrator(runtime)
+
+    status = await facade.status()
+    listed = await facade.pending_approvals()
+    assert status.pending_approvals == len(listed) == 1
+    assert [a.id for a in listed] == [approval_id]
+    assert status.last_cycle_status and status.last_cycle_at is not None
+    performance = await facade.performance()
+    assert performance.trades == 0 and performance.total_return_pct == 0.0
+    await service.reject(runtime, approval_id, user="42")
+    assert (await facade.status()).pending_approvals == 0
