@@ -29,7 +29,7 @@ from orchestrator.analysis.forecast import QuantForecaster, forecaster_facts, ll
 from orchestrator.analysis.sentiment import analyze_news_sentiment
 from orchestrator.cycle_record import CandidateRecord
 from orchestrator.decision import HEADLINE_CHARS, MAX_HEADLINES, Brief, momentum_signal
-from orchestrator.domain import NewsItem
+from orchestrator.domain import Forecast, NewsItem
 from orchestrator.errors import BudgetExceeded
 from orchestrator.llm import CallContext, TokenBudget
 from orchestrator.monitoring import bind_log_context
@@ -114,15 +114,20 @@ async def _analyze_ticker(
     signals = {"momentum": round(momentum_signal(float(facts["return_20d_pct"]) / 100), 4)}
     notes: list[str] = []
 
-    sentiment = await analyze_news_sentiment(
-        runtime.llm, runtime.engine, symbol, news, as_of=as_of, context=context
+    # The sentiment call is sent first; the quantitative forecast, the Forecaster's inputs and
+    # the retrieved passages are worked out while it is in flight (with 50 tickers at once,
+    # CPU work done during the wait is CPU work that does not add to the cycle's wall time).
+    sentiment, (forecast, background, (evidence_ids, passages)) = await asyncio.gather(
+        analyze_news_sentiment(
+            runtime.llm, runtime.engine, symbol, news, as_of=as_of, context=context
+        ),
+        asyncio.to_thread(_local_analysis, runtime, symbol, as_of),
     )
     facts["news_count"] = sentiment.sentiment.n_items
     if sentiment.sentiment.n_items:
         signals["sentiment"] = round(sentiment.sentiment.score, 4)
         facts["sentiment"] = sentiment.sentiment.label
 
-    forecast = await asyncio.to_thread(forecaster(runtime).predict, symbol, as_of)
     if forecast is not None:
         signals["forecast"] = round(2 * (forecast.prob_up - 0.5), 4)
         facts["forecast_bin"] = forecast.bin
@@ -132,10 +137,7 @@ async def _analyze_ticker(
         notes.append("no quantitative forecast (not enough history)")
 
     headlines = [_headline(item) for item in news[:MAX_HEADLINES]]
-    if not runtime.llm.offline:  # the offline engine has no Forecaster; it would abstain
-        # FinGPT-Forecaster's inputs: profile, the last 4 weeks' moves with their headlines,
-        # basic financials, next to our price facts and the quantitative forecast.
-        background = await asyncio.to_thread(forecaster_facts, market, symbol, as_of)
+    if background is not None:
         opinion = await llm_forecast_detail(
             runtime.llm, symbol, {**facts, **background}, headlines, as_of=as_of, context=context
         )
@@ -145,7 +147,6 @@ async def _analyze_ticker(
         elif opinion.abstained_reason:
             notes.append(f"LLM forecast abstained: {opinion.abstained_reason}")
 
-    evidence_ids, passages = await asyncio.to_thread(_evidence, runtime, symbol, as_of)
     return Brief(
         symbol=symbol,
         price=float(bars["close"].iloc[-1]),
@@ -216,6 +217,20 @@ def retrieve(runtime: Runtime, symbol: str, as_of: datetime, k: int) -> list[Any
     except Exception as exc:
         log.warning("retrieval for %s failed: %s", symbol, exc)
         return []
+
+
+def _local_analysis(
+    runtime: Runtime, symbol: str, as_of: datetime
+) -> tuple[Forecast | None, dict[str, Any] | None, tuple[list[str], list[str]]]:
+    """The quantitative forecast, the LLM Forecaster's inputs (None when there is no LLM: the
+    offline engine has no Forecaster, it would abstain) and the retrieved passages."""
+    forecast = forecaster(runtime).predict(symbol, as_of)
+    # FinGPT-Forecaster's inputs: profile, the last 4 weeks' moves with their headlines, basic
+    # financials, next to our price facts and the quantitative forecast.
+    background = (
+        None if runtime.llm.offline else forecaster_facts(runtime.market_data, symbol, as_of)
+    )
+    return forecast, background, _evidence(runtime, symbol, as_of)
 
 
 def _evidence(runtime: Runtime, symbol: str, as_of: datetime) -> tuple[list[str], list[str]]:

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     )
     llm_max_retries: int = Field(3, ge=0, le=10, description="Retries on 429/5xx/timeouts")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Per-request timeout")
+    llm_http_client: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp",
+        description="HTTP client under the openai SDK (aiohttp uses less CPU per call when a "
+        "cycle has many calls in flight)",
+    )
     llm_max_agent_steps: int = Field(8, ge=1, le=50, description="Tool rounds per agent run")
     llm_context_tokens: int = Field(
         16_000, ge=2_000, description="Chat memory is trimmed to fit this many tokens"

@@ -10,6 +10,8 @@ rules engine, with per-task routing, budgets, a call log and a replay cache.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from orchestrator.config import Settings
@@ -40,6 +42,7 @@ __all__ = [
     "ToolCallRequest",
     "Usage",
     "build_llm",
+    "llm_for_call",
     "offline_handler_for",
     "register_offline_handler",
     "render_prompt",
@@ -55,3 +58,21 @@ def build_llm(settings: Settings, engine: Any = None, **options: Any) -> LLMClie
 
         return OpenAIClient(settings, engine, **options)
     return OfflineEngine(known_symbols=list(settings.universe))
+
+
+@contextlib.asynccontextmanager
+async def llm_for_call(
+    settings: Settings, engine: Any = None, llm: LLMClient | None = None
+) -> AsyncIterator[LLMClient]:
+    """`llm` when the caller has one; else a client built for this one use and closed after it,
+    so its HTTP connections are not left open for the garbage collector."""
+    if llm is not None:
+        yield llm
+        return
+    built = build_llm(settings, engine)
+    try:
+        yield built
+    finally:
+        close = getattr(built, "close", None)
+        if close is not None:
+            await close()

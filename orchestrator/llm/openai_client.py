@@ -112,10 +112,20 @@ class OpenAIClient:
                 base_url=base_url,
                 max_retries=0,  # CallRunner retries, so that each retry is logged and counted
                 timeout=settings.llm_timeout_seconds,
-                http_client=self._http_client,
+                http_client=self._http_client or self._own_http_client(),
             )
             self._clients[(base_url, api_key)] = client
         return Endpoint(model=settings.model_for(task), base_url=base_url, client=client)
+
+    def _own_http_client(self) -> Any:
+        """The SDK's aiohttp transport (`LLM_HTTP_CLIENT=aiohttp`), else None: the SDK's httpx.
+        With 50 calls in flight, httpx's pool re-checked every open connection on each request
+        and release; over aiohttp a cycle of 50 tickers spent ~17 % less CPU in analysis."""
+        if self.settings.llm_http_client != "aiohttp":
+            return None
+        from openai import DefaultAioHttpClient
+
+        return DefaultAioHttpClient()
 
     async def close(self) -> None:
         """Close the HTTP clients (one per endpoint) while their event loop still runs."""

@@ -18,7 +18,7 @@ from orchestrator.analysis.forecast import QuantForecaster, forecaster_facts, ll
 from orchestrator.analysis.selection import select_stocks
 from orchestrator.analysis.sentiment import analyze_news_sentiment
 from orchestrator.config import Settings, get_settings
-from orchestrator.llm import CallContext, TokenBudget, build_llm
+from orchestrator.llm import CallContext, TokenBudget, llm_for_call
 from orchestrator.service.data import market_data
 from orchestrator.service.views import ForecastView, SentimentView, View
 from orchestrator.store.db import get_engine
@@ -147,14 +147,15 @@ async def sentiment(
         provider.get_news, [symbol], as_of=moment, since=moment - NEWS_WINDOW
     )
     budget = TokenBudget(settings.llm_chat_turn_token_budget, name="sentiment token budget")
-    result = await analyze_news_sentiment(
-        build_llm(settings, engine),
-        engine,
-        symbol,
-        news,
-        as_of=moment,
-        context=CallContext(budget=budget, as_of=moment),
-    )
+    async with llm_for_call(settings, engine) as llm:
+        result = await analyze_news_sentiment(
+            llm,
+            engine,
+            symbol,
+            news,
+            as_of=moment,
+            context=CallContext(budget=budget, as_of=moment),
+        )
     s = result.sentiment
     return SentimentDetailView(
         symbol=symbol,
@@ -206,14 +207,15 @@ async def forecast(
             "expected_return_pct": round(100 * quant.expected_return, 2),
         }
         budget = TokenBudget(settings.llm_chat_turn_token_budget, name="forecast token budget")
-        detail = await llm_forecast_detail(
-            llm or build_llm(settings, engine),
-            symbol,
-            facts,
-            [],
-            as_of=moment,
-            context=CallContext(budget=budget, as_of=moment),
-        )
+        async with llm_for_call(settings, engine, llm) as forecaster_llm:
+            detail = await llm_forecast_detail(
+                forecaster_llm,
+                symbol,
+                facts,
+                [],
+                as_of=moment,
+                context=CallContext(budget=budget, as_of=moment),
+            )
         if detail.answer is not None and detail.forecast is not None:
             summary = f"{detail.forecast.bin}: {detail.answer.analysis}"
         else:

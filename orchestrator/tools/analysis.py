@@ -100,19 +100,17 @@ async def analyze_sentiment(args: SentimentArgs, ctx: ToolContext) -> dict[str, 
     news = await asyncio.to_thread(
         provider.get_news, [args.symbol], as_of=as_of, since=as_of - timedelta(days=args.days)
     )
-    llm = ctx.extras.get("llm")
-    if llm is None:
-        from orchestrator.llm import build_llm
+    from orchestrator.llm import llm_for_call
 
-        llm = build_llm(ctx.settings, ctx.engine)
-    result = await analyze_news_sentiment(
-        llm,
-        ctx.engine,
-        args.symbol,
-        news,
-        as_of=as_of,
-        context=CallContext(cycle_id=ctx.cycle_id, chat_id=ctx.chat_id, as_of=as_of),
-    )
+    async with llm_for_call(ctx.settings, ctx.engine, ctx.extras.get("llm")) as llm:
+        result = await analyze_news_sentiment(
+            llm,
+            ctx.engine,
+            args.symbol,
+            news,
+            as_of=as_of,
+            context=CallContext(cycle_id=ctx.cycle_id, chat_id=ctx.chat_id, as_of=as_of),
+        )
     sentiment = result.sentiment
     return {
         "symbol": args.symbol,

@@ -8,7 +8,7 @@ from orchestrator.config import load_settings
 from orchestrator.tools import ToolContext, ToolRegistry
 from orchestrator.tools import market as _market_tools  # noqa: F401 - registers the tools
 from orchestrator.tools.registry import _DEFAULT
-from tests.fakes.openai_server import fake_openai, fake_openai_factory  # noqa: F401
+from tests.fakes.openai_server import close_openai_clients, fake_openai, fake_openai_factory  # noqa: F401
 from tests.tools.fake_market import AS_OF, FakeMarketData
 
 MARKET_TOOLS = ["get_quote", "get_price_history", "get_news", "get_company_profile"]

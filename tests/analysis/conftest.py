@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAI, fake_openai, fake_openai_factory  # noqa: F401
+from tests.fakes.openai_server import (  # noqa: F401
+    FakeOpenAI,
+    close_openai_clients,
+    fake_openai,
+    fake_openai_factory,
+)
 
 SESSIONS = pd.bdate_range("2014-01-02", periods=520)
 

@@ -10,7 +10,12 @@ import pytest
 
 from orchestrator.backtest import BacktestConfig, run_backtest
 from orchestrator.config import load_settings
-from tests.fakes.openai_server import FakeOpenAI, fake_openai, fake_openai_factory  # noqa: F401
+from tests.fakes.openai_server import (  # noqa: F401
+    FakeOpenAI,
+    close_openai_clients,
+    fake_openai,
+    fake_openai_factory,
+)
 
 
 async def test_replayed_rerun_costs_no_tokens(

@@ -21,7 +21,12 @@ from orchestrator.config import Settings
 from orchestrator.service.facade import Orchestrator
 from orchestrator.service.trading import expire_due
 from tests.bot.conftest import ADMIN, MEMBER, STRANGER, TOKEN, RunningBot, text_of
-from tests.fakes.openai_server import FakeOpenAI, fake_openai, fake_openai_factory  # noqa: F401
+from tests.fakes.openai_server import (  # noqa: F401
+    FakeOpenAI,
+    close_openai_clients,
+    fake_openai,
+    fake_openai_factory,
+)
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
 

@@ -12,7 +12,7 @@ import pytest
 from orchestrator.config import Settings, load_settings
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.service.facade import demo_clock
-from tests.fakes.openai_server import fake_openai, fake_openai_factory  # noqa: F401
+from tests.fakes.openai_server import close_openai_clients, fake_openai, fake_openai_factory  # noqa: F401
 
 # Six liquid names keep a whole cycle to a second or two.
 UNIVERSE = "AAPL,MSFT,JPM,XOM,KO,INTC"

@@ -8,7 +8,9 @@ Stdlib only (`http.server` in a thread). It serves:
 
 Use in a test (pytest fixtures at the bottom; import them into your test module):
 
-    from tests.fakes.openai_server import fake_openai, fake_openai_factory  # noqa: F401
+    from tests.fakes.openai_server import (  # noqa: F401
+        close_openai_clients, fake_openai, fake_openai_factory,
+    )
 
     async def test_x(fake_openai):            # OPENAI_BASE_URL / OPENAI_API_KEY are set for you
         fake_openai.reply_tool_calls([("get_quote", {"symbol": "AAPL"}),
@@ -43,7 +45,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -283,7 +285,26 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def fake_openai_factory() -> Iterator[Callable[[], FakeOpenAI]]:
+async def close_openai_clients(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Every `OpenAIClient` a test makes is closed after it, as the runtime closes its own:
+    the aiohttp transport warns about sessions left open for the garbage collector."""
+    from orchestrator.llm.openai_client import OpenAIClient
+
+    made: list[OpenAIClient] = []
+    original = OpenAIClient.__init__
+
+    def tracking(self: OpenAIClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(OpenAIClient, "__init__", tracking)
+    yield
+    for client in made:
+        await client.close()
+
+
+@pytest.fixture
+def fake_openai_factory(close_openai_clients: None) -> Iterator[Callable[[], FakeOpenAI]]:
     """Start any number of fake servers (for routing tests); all are closed after the test."""
     started: list[FakeOpenAI] = []
 

@@ -10,7 +10,12 @@ from sqlalchemy.engine import Engine
 
 from orchestrator.config import load_settings
 from orchestrator.llm.openai_client import OpenAIClient
-from tests.fakes.openai_server import FakeOpenAI, fake_openai, fake_openai_factory  # noqa: F401
+from tests.fakes.openai_server import (  # noqa: F401
+    FakeOpenAI,
+    close_openai_clients,
+    fake_openai,
+    fake_openai_factory,
+)
 
 ClientFactory = Callable[..., OpenAIClient]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -119,15 +120,33 @@ async def test_retries_run_out_then_a_structured_task_abstains(
     assert len(fake_openai.chat_requests()) == 3
 
 
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
 async def test_a_slow_reply_times_out_and_is_retried(
-    fake_openai: FakeOpenAI, make_client: ClientFactory
+    fake_openai: FakeOpenAI, make_client: ClientFactory, http_client: str
 ) -> None:
     # Generous margins: the retry must be on time even on a loaded 2-core CI machine.
     fake_openai.reply_text("too late", latency=5.0)
     fake_openai.reply_text("on time")
-    client = make_client(llm_timeout_seconds=1.5, llm_max_retries=1)
+    client = make_client(llm_timeout_seconds=1.5, llm_max_retries=1, llm_http_client=http_client)
     reply = await client.chat("chat", [{"role": "user", "content": "hi"}], context=CallContext())
     assert reply.content == "on time"
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+async def test_an_unreachable_endpoint_is_a_clear_error_after_the_retries(
+    make_client: ClientFactory, http_client: str
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(
+        openai_base_url=f"http://127.0.0.1:{port}/v1",
+        openai_api_key="sk-test",
+        llm_max_retries=1,
+        llm_http_client=http_client,
+    )
+    with pytest.raises(LLMError, match=f"127.0.0.1:{port} failed after 1 retries"):
+        await client.chat("chat", [{"role": "user", "content": "hi"}], context=CallContext())
 
 
 async def test_invalid_json_gets_one_repair(

@@ -25,7 +25,7 @@ from orchestrator.store.cycles import CycleRow, claim_slot
 from orchestrator.store.db import session_scope
 from orchestrator.store.trading import OrderRow
 from tests.events.helpers import eventually
-from tests.fakes.openai_server import fake_openai_factory  # noqa: F401 (fixture)
+from tests.fakes.openai_server import close_openai_clients, fake_openai_factory  # noqa: F401 (fixture)
 from tests.fakes.telegram_server import FakeTelegramServer
 from tests.process.conftest import UNIVERSE, process_settings, var_dir
 

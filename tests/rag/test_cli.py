@@ -14,7 +14,12 @@ from typer.testing import CliRunner
 from orchestrator.analysis.rag.store import close_all
 from orchestrator.cli import app
 from orchestrator.config import get_settings
-from tests.fakes.openai_server import FakeOpenAI, fake_openai, fake_openai_factory  # noqa: F401
+from tests.fakes.openai_server import (  # noqa: F401
+    FakeOpenAI,
+    close_openai_clients,
+    fake_openai,
+    fake_openai_factory,
+)
 from tests.rag.conftest import MODEL_DIR, make_pdf
 
 runner = CliRunner()
