@@ -128,7 +128,10 @@ def _encoding(model: str) -> Any | None:
     return _load_encoding(encoding_name_for(model))
 
 
+@functools.lru_cache(maxsize=512)
 def count_text_tokens(text: str, model: str = "gpt-4o-mini") -> int:
+    # Cached: a task's system prompt (instructions and answer schema) and the agent's tool
+    # schemas are the same text on every call, and were counted again each time.
     if not text:
         return 0
     encoding = _encoding(model)
