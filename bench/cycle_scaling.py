@@ -33,6 +33,7 @@ from orchestrator.config import Settings, load_settings  # noqa: E402
 from orchestrator.cycle import run_cycle  # noqa: E402
 from orchestrator.cycle_record import CycleRecord  # noqa: E402
 from orchestrator.runtime import Runtime, build_runtime  # noqa: E402
+from orchestrator.service.system import freeze_heap  # noqa: E402
 from tests.fakes.cycle_answers import MODELS  # noqa: E402
 
 AS_OF = datetime(2015, 6, 16, 19, 30, tzinfo=UTC)  # a Tuesday afternoon in New York
@@ -72,6 +73,7 @@ def settings_for(folder: Path, var: Path, tickers: list[str], n: int, **extra: A
 
 async def one_cycle(settings: Settings) -> tuple[CycleRecord, float, Runtime]:
     runtime = await build_runtime(settings, clock=FixedClock(AS_OF), with_knowledge=False)
+    freeze_heap()  # as `fingpt run` does once started and after each cycle
     started = time.perf_counter()
     record = await run_cycle(runtime, AS_OF, slot=f"bench:{time.monotonic_ns()}", mode="paper")
     return record, time.perf_counter() - started, runtime

@@ -9,7 +9,6 @@ loop with the scheduler (no second event loop, no thread).
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import logging
 import signal
@@ -39,6 +38,7 @@ from bot.handlers import command_handler, on_error, on_text, on_unknown_command
 from bot.request import AiohttpRequest
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError
+from orchestrator.service.system import freeze_heap
 
 if TYPE_CHECKING:
     from orchestrator.service.facade import Orchestrator
@@ -205,19 +205,6 @@ def webhook_secret(settings: Settings) -> str:
     return hashlib.sha256(b"fingpt-webhook:" + token.encode()).hexdigest()[:48]
 
 
-def freeze_startup_heap() -> None:
-    """Move everything allocated so far out of the garbage collector's sight.
-
-    By the time the bot polls, the process holds a large heap of long-lived objects (pandas,
-    SQLAlchemy, the libraries' classes, the service). A full collection walked them all and
-    took 100-200 ms, stalling every chat at once; frozen, they are skipped and only what was
-    created since is walked. Garbage made before the freeze is collected first, so it is not
-    kept forever. In `fingpt run` this covers the scheduler's start-up heap too.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 async def serve(application: BotApplication, settings: Settings, stop: asyncio.Event) -> None:
     """Run the bot in this event loop until `stop` is set: long polling, or a webhook when
     TELEGRAM_WEBHOOK_URL is set. Network errors while polling are retried by the library."""
@@ -238,7 +225,7 @@ async def serve(application: BotApplication, settings: Settings, stop: asyncio.E
             )
         else:
             await updater.start_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0.0)
-        freeze_startup_heap()
+        freeze_heap()
         try:
             await stop.wait()
         finally:

@@ -7,6 +7,7 @@ the developer's settings.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
+    gc.unfreeze()  # a test that ran `fingpt run` in-process froze the heap; give it back
 
 
 def _postgres_engine() -> Iterator[Engine]:

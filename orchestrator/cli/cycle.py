@@ -30,9 +30,11 @@ def cycle() -> None:
     """Run one trading cycle now (select, analyse, decide, risk, confirm, execute, record)."""
     from orchestrator.config import get_settings
     from orchestrator.service.facade import Orchestrator
+    from orchestrator.service.system import freeze_heap
 
     async def run() -> CycleRecord:
         service = await Orchestrator.create(get_settings())
+        freeze_heap()
         try:
             return await run_with_progress(service)
         finally:

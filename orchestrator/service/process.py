@@ -43,6 +43,7 @@ from orchestrator.monitoring import (
 )
 from orchestrator.scheduler import CYCLE_JOB_ID, TradingScheduler
 from orchestrator.service import jobs
+from orchestrator.service.system import freeze_heap
 from orchestrator.store import cycles as cycle_store
 from orchestrator.store.db import session_scope
 
@@ -170,6 +171,7 @@ class ServiceProcess:
             _when(self.scheduler.next_cycle_time()),
         )
         await jobs.refresh_portfolio_gauges(self.service)
+        freeze_heap()
         if self.cycle_at_start:
             # Kept: the loop holds tasks weakly, and an unreferenced task may vanish mid-run.
             self._start_task = asyncio.create_task(
@@ -195,7 +197,9 @@ class ServiceProcess:
         self._cycle_task = task
         try:
             # Shielded: only `_stop` cancels the cycle (after the grace time), nothing else.
-            return await asyncio.shield(task)
+            outcome = await asyncio.shield(task)
+            freeze_heap()  # the cycle's caches live on: keep them out of the next one's way
+            return outcome
         except CycleInterrupted as exc:
             marked = await asyncio.to_thread(self._mark_interrupted, STOPPED_REASON)
             log.warning("cycle stopped after step event %s; %d cycle(s) marked", exc, marked)
