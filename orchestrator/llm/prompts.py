@@ -45,11 +45,18 @@ class RenderedPrompt:
 
 
 def _prompt_dir() -> Path:
-    for folder in PROMPT_DIRS:
+    return _first_folder(PROMPT_DIRS)
+
+
+@functools.lru_cache(maxsize=4)
+def _first_folder(folders: tuple[Path, ...]) -> Path:
+    # Looked up once per process: where the templates live does not change while it runs (and
+    # looking twice per rendered prompt was a measurable part of a 50-ticker cycle).
+    for folder in folders:
         if folder.is_dir():
             return folder
     raise ConfigError(
-        "No prompt templates found (looked in " + ", ".join(str(p) for p in PROMPT_DIRS) + ")."
+        "No prompt templates found (looked in " + ", ".join(str(p) for p in folders) + ")."
     )
 
 
