@@ -84,6 +84,7 @@ def test_periods_are_written_one_way() -> None:
     assert "h2" in _shared("H2 margins", "second half margins")
     assert {"fy", "2021"} <= _shared("sees FY21 sales", "for fiscal 2021 we expect sales")
     assert "fy" in _shared("sees fy revenue", "full-year revenue guidance")
+    assert "2025" not in tokenize("fiscal 25 stores opened")  # a figure, not a year
 
 
 def test_a_figure_matches_its_rounded_form_in_another_unit() -> None:

@@ -72,7 +72,8 @@ _QUARTER = re.compile(
 )
 _HALF = re.compile(r"\b(first|second|1st|2nd)[\s\-]+half\b")
 _FISCAL = re.compile(r"\b(?:full[\s\-]+(?:fiscal\s+)?year|fiscal[\s\-]+year|fiscal)\b")
-_FY_YEAR = re.compile(r"\bfy\s?'?(\d{4}|\d{2})\b")
+# "fy2021", "fy 2021", "fy21", "fy'21"; not "fiscal 25 stores" (a two-digit figure after a space)
+_FY_YEAR = re.compile(r"\bfy(?:\s?(\d{4})|'?(\d{2}))\b")
 
 STOP_WORDS = frozenset(
     """a an and are as at be been but by for from had has have he her his i if in into is it its
@@ -101,9 +102,7 @@ def _periods(text: str) -> str:
     text = _QUARTER.sub(lambda m: f" q{_ORDINAL[m.group(1)]} ", text)
     text = _HALF.sub(lambda m: f" h{_ORDINAL[m.group(1)]} ", text)
     text = _FISCAL.sub(" fy ", text)
-    return _FY_YEAR.sub(
-        lambda m: f" fy {m.group(1) if len(m.group(1)) == 4 else '20' + m.group(1)} ", text
-    )
+    return _FY_YEAR.sub(lambda m: f" fy {m.group(1) or '20' + m.group(2)} ", text)
 
 
 @functools.lru_cache(maxsize=262_144)  # a corpus has far fewer distinct tokens than that
