@@ -58,10 +58,17 @@ def main() -> int:
     parser.add_argument("--cycle-now", action="store_true", help="run one cycle first")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--embed-model-path", type=Path, default=SHARED_MODEL)
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        help="VAR_DIR to use (and keep): a second run measures a restart, with the int8 copy of "
+        "the embedding model already written by the first",
+    )
     args = parser.parse_args()
 
     port = free_port()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = str(args.var_dir or scratch)
         env = {
             **os.environ,
             "DATA_PROVIDER": "offline",
