@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 WEEKS = 4  # FinGPT-Forecaster's look-back: the last four weekly moves, each with its news
 HEADLINES_PER_WEEK = 3
+NEWS_LIMIT = 60  # news items read for the weekly headlines
+BAR_LOOKBACK = timedelta(days=45)  # calendar days of bars for the weekly moves
 HEADLINE_CHARS = 200
 _SECTION = re.compile(
     r"\[\s*(positive developments|potential concerns|prediction\s*(?:&|and)\s*analysis)\s*\]\s*:?",
@@ -210,18 +212,30 @@ async def llm_forecast(
     return result.forecast
 
 
+def forecaster_news(market_data: MarketData, symbol: str, as_of: datetime) -> list[NewsItem]:
+    """The news `forecaster_facts` reads: the last `WEEKS` weeks, newest first."""
+    return market_data.get_news(
+        [symbol], as_of=as_of, since=as_of - timedelta(weeks=WEEKS), limit=NEWS_LIMIT
+    )
+
+
 def forecaster_facts(
-    market_data: MarketData, symbol: str, as_of: datetime, news: list[NewsItem] | None = None
+    market_data: MarketData,
+    symbol: str,
+    as_of: datetime,
+    news: list[NewsItem] | None = None,
+    bars: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """`profile`, `weekly_moves` (the last 4 weeks, each with up to 3 headlines) and `financials`
-    for the Forecaster prompt, all known at `as_of`. Provider errors propagate."""
+    for the Forecaster prompt, all known at `as_of`. `news` (`forecaster_news`) and `bars`
+    (daily bars known at `as_of`, at least the last `BAR_LOOKBACK`) are read when not given;
+    the cycle passes what it has already read. Provider errors propagate."""
     end = last_known_session(as_of)
-    bars = market_data.get_bars([symbol], end - timedelta(days=45), end, as_of=as_of)[symbol]
+    if bars is None:
+        bars = market_data.get_bars([symbol], end - BAR_LOOKBACK, end, as_of=as_of)[symbol]
     close = bars["close"]
     if news is None:
-        news = market_data.get_news(
-            [symbol], as_of=as_of, since=as_of - timedelta(weeks=WEEKS), limit=60
-        )
+        news = forecaster_news(market_data, symbol, as_of)
     weeks = []
     for k in range(WEEKS, 0, -1):
         stop, begin = len(close) - 1 - 5 * (k - 1), len(close) - 1 - 5 * k
@@ -229,10 +243,9 @@ def forecaster_facts(
             continue
         start_day, end_day = close.index[begin], close.index[stop]
         change = float(close.iloc[stop] / close.iloc[begin] - 1)
+        first, last = start_day.date(), end_day.date()
         window = [
-            i.headline[:HEADLINE_CHARS]
-            for i in news
-            if start_day < pd.Timestamp(i.published_at.date()) <= end_day
+            i.headline[:HEADLINE_CHARS] for i in news if first < i.published_at.date() <= last
         ]
         weeks.append(
             {

@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from orchestrator.analysis.lexicon import default_lexicon, normalise_text
@@ -172,21 +171,16 @@ async def _load_cached(
 
 
 async def _save(engine: Engine | None, new: dict[str, dict[str, store.CachedSentiment]]) -> None:
-    """Store new classifications, `new` keyed by engine name then text hash. If another ticker
-    stored one of the same texts a moment ago, the batch reruns this alone and it keeps the
-    stored row (`save_sentiments` skips hashes already stored)."""
+    """Store new classifications, `new` keyed by engine name then text hash (batched with other
+    tickers' jobs; a text another ticker stored a moment ago keeps that row)."""
     if engine is None or not any(new.values()):
         return
 
     def save_all(session: Session) -> None:
         for name, results in new.items():
-            if results:
-                store.save_sentiments(session, name, results)
+            store.save_sentiments(session, name, results)
 
-    try:
-        await batcher_for(engine).run(save_all)
-    except IntegrityError:  # raced again, alone: the rest is stored on the second try
-        await batcher_for(engine).run(save_all)
+    await batcher_for(engine).run(save_all)
 
 
 async def analyze_news_sentiment(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from orchestrator.store.base import utc_field
+from orchestrator.store.base import dialect_insert, utc_field, utcnow
 
 
 class SentimentItemRow(SQLModel, table=True):
@@ -72,31 +72,35 @@ def cached_sentiments(
     found: dict[str, CachedSentiment] = {}
     # Chunked so a large batch stays under every backend's bound-parameter limit.
     for start in range(0, len(wanted), 500):
-        statement = select(SentimentItemRow).where(
+        # Three columns, not ORM rows: a cycle reads this for every ticker.
+        statement = select(
+            SentimentItemRow.text_hash, SentimentItemRow.label, SentimentItemRow.score
+        ).where(
             SentimentItemRow.engine == engine,
             col(SentimentItemRow.text_hash).in_(wanted[start : start + 500]),
         )
-        for row in session.exec(statement):
-            found[row.text_hash] = CachedSentiment(row.label, row.score)
+        for key, label, score in session.exec(statement):
+            found[key] = CachedSentiment(label, score)
     return found
 
 
 def save_sentiments(session: Session, engine: str, results: Mapping[str, CachedSentiment]) -> int:
-    """Store new classifications (hashes already stored are left as they are). Returns how many
-    were added."""
-    existing = cached_sentiments(session, results.keys(), engine)
-    added = 0
-    for text_hash, result in sorted(results.items()):
-        if text_hash in existing:
-            continue
-        session.add(
-            SentimentItemRow(
-                text_hash=text_hash, engine=engine, label=result.label, score=result.score
-            )
-        )
-        added += 1
-    session.flush()
-    return added
+    """Store new classifications; a hash already stored under `engine` keeps its first answer
+    (also when another ticker stored it a moment ago). Returns how many rows were added.
+    One Core statement for the batch: building an ORM object per row was a sixth of the CPU a
+    50-ticker cycle spends analysing."""
+    if not results:
+        return 0
+    now = utcnow()
+    rows = [
+        {"text_hash": key, "engine": engine, "label": r.label, "score": r.score, "created_at": now}
+        for key, r in sorted(results.items())
+    ]
+    statement = dialect_insert(session, SentimentItemRow.__table__)  # type: ignore[attr-defined]
+    statement = statement.on_conflict_do_nothing(index_elements=["text_hash", "engine"])
+    # RETURNING counts what was added: a batched insert's rowcount is not reliable on psycopg.
+    added = session.connection().execute(statement.returning(statement.table.c.id), rows)
+    return len(added.all())
 
 
 def record_forecast_model(session: Session, model: SavedModel) -> None:

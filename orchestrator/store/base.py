@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 metadata = SQLModel.metadata
 
@@ -41,3 +43,9 @@ def utc_field(*, nullable: bool = False, index: bool = False, default_now: bool 
     if nullable and not default_now:
         extra["default"] = None
     return Field(sa_type=UTCDateTime(), nullable=nullable, index=index, **extra)
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """An INSERT for `table` with the backend's ON CONFLICT clauses (SQLite or PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)

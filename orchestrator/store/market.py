@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Index, Text, func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.domain import NewsItem
-from orchestrator.store.base import utc_field, utcnow
+from orchestrator.store.base import dialect_insert, utc_field, utcnow
 
 # The bar columns of `orchestrator.data.base.BAR_COLUMNS` (repeated: store sits below data).
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -95,11 +92,6 @@ class MarketNewsRangeRow(SQLModel, table=True):
     fetched_at: datetime = utc_field(default_now=True)
 
 
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-
-
 # --- bars --------------------------------------------------------------------------------------
 def ranges_cover(ranges: Iterable[tuple[date, date]], start: date, end: date) -> bool:
     """True when the date ranges together cover every day of [start, end]."""
@@ -163,7 +155,7 @@ def save_bars(
     if rows:
         # One Core statement executed with many parameter sets (executemany / psycopg's batched
         # insertmanyvalues): a 1000-row VALUES clause built per chunk costs ~1 s to compile.
-        statement = _insert(session, MarketBarRow.__table__)  # type: ignore[attr-defined]
+        statement = dialect_insert(session, MarketBarRow.__table__)  # type: ignore[attr-defined]
         statement = statement.on_conflict_do_update(
             index_elements=["provider", "symbol", "bar_interval", "session_date"],
             set_={c: statement.excluded[c] for c in (*BAR_COLUMNS, "fetched_at")},
@@ -255,7 +247,7 @@ def save_news(
             }
             for item in items
         ]
-        news = _insert(session, MarketNewsRow.__table__)  # type: ignore[attr-defined]
+        news = dialect_insert(session, MarketNewsRow.__table__)  # type: ignore[attr-defined]
         connection = session.connection()
         connection.execute(
             news.on_conflict_do_nothing(index_elements=["provider", "news_id"]), rows
@@ -266,7 +258,7 @@ def save_news(
             for symbol in set(item.symbols)
         ]
         if links:
-            statement = _insert(session, MarketNewsSymbolRow.__table__)  # type: ignore[attr-defined]
+            statement = dialect_insert(session, MarketNewsSymbolRow.__table__)  # type: ignore[attr-defined]
             connection.execute(statement.on_conflict_do_nothing(), links)
     for symbol, (start_at, end_at) in windows.items():
         session.add(
