@@ -42,7 +42,7 @@ from orchestrator.monitoring import bind_log_context
 from orchestrator.runtime import Runtime
 from orchestrator.store import feedback as feedback_store
 from orchestrator.store.db import session_scope
-from orchestrator.workqueue import register_job_handler
+from orchestrator.workqueue import register_job_handler, register_worker_cleanup
 
 log = logging.getLogger(__name__)
 
@@ -354,4 +354,13 @@ async def _analyze_ticker_job(payload: dict[str, Any]) -> dict[str, Any]:
     return {"brief": brief.model_dump(mode="json"), "tokens": budget.spent if budget else 0}
 
 
+async def _close_worker_runtime() -> None:
+    """A stopping `fingpt worker` closes the runtime its jobs built (HTTP clients, database)."""
+    global _WORKER_RUNTIME
+    runtime, _WORKER_RUNTIME = _WORKER_RUNTIME, None
+    if runtime is not None:
+        await runtime.close()
+
+
 register_job_handler("analyze_ticker", _analyze_ticker_job)
+register_worker_cleanup(_close_worker_runtime)

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 JobHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 _HANDLERS: dict[str, JobHandler] = {}
+# Run once when a worker stops: handlers that keep state between jobs (a runtime with open HTTP
+# clients and database connections) release it there.
+_CLEANUPS: list[Callable[[], Awaitable[None]]] = []
 
 
 def register_job_handler(job_type: str, handler: JobHandler) -> None:
@@ -63,6 +66,21 @@ def job_handler(job_type: str) -> Callable[[JobHandler], JobHandler]:
 
 def unregister_job_handler(job_type: str) -> None:
     _HANDLERS.pop(job_type, None)
+
+
+def register_worker_cleanup(cleanup: Callable[[], Awaitable[None]]) -> None:
+    """Await `cleanup` when the worker stops (`run_worker_cleanups`)."""
+    if cleanup not in _CLEANUPS:
+        _CLEANUPS.append(cleanup)
+
+
+async def run_worker_cleanups() -> None:
+    """Run every registered cleanup; one that fails is logged and the rest still run."""
+    for cleanup in list(_CLEANUPS):
+        try:
+            await cleanup()
+        except Exception:
+            log.warning("worker cleanup %r failed", cleanup, exc_info=True)
 
 
 def registered_job_types() -> list[str]:

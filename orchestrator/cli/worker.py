@@ -15,7 +15,11 @@ from orchestrator.monitoring import (
     install_store_metrics,
     start_metrics_server,
 )
-from orchestrator.workqueue import import_handler_modules, registered_job_types
+from orchestrator.workqueue import (
+    import_handler_modules,
+    registered_job_types,
+    run_worker_cleanups,
+)
 
 # Where the cycle's own job handlers live (per-ticker analysis); used unless others are named.
 DEFAULT_HANDLER_MODULES = ("orchestrator.briefing",)
@@ -73,6 +77,7 @@ async def _serve(redis_url: str, concurrency: int, job_types: list[str], prefix:
     try:
         await runner.run()
     finally:
+        await run_worker_cleanups()
         await client.aclose()
         if metrics is not None:
             metrics.close()

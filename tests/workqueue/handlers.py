@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orchestrator.workqueue import job_handler
+from orchestrator.workqueue import job_handler, register_worker_cleanup
 
 running = 0
 most_running = 0
@@ -43,3 +43,13 @@ async def slow(payload: dict[str, Any]) -> dict[str, Any]:
 async def log_line(payload: dict[str, Any]) -> dict[str, Any]:
     logging.getLogger("tests.workqueue").warning("analysing")
     return {}
+
+
+async def _mark_cleanup() -> None:
+    """A stopping worker runs its cleanups: this one leaves a file where the test asks."""
+    marker = os.environ.get("TEST_WORKER_CLEANUP_MARKER")
+    if marker:
+        await asyncio.to_thread(Path(marker).write_text, "cleaned up")
+
+
+register_worker_cleanup(_mark_cleanup)

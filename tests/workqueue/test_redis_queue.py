@@ -97,9 +97,10 @@ async def test_a_job_nobody_answers_in_time_comes_back_as_an_error(
     assert not results[0].ok and results[0].error == "no result within 0.5 s"
 
 
-def spawn_cli_worker(redis_url: str, prefix: str) -> subprocess.Popen[bytes]:
+def spawn_cli_worker(redis_url: str, prefix: str, **extra_env: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **extra_env,
         "REDIS_URL": redis_url,
         "METRICS_PORT": "0",
         "PYTHONPATH": str(REPO_ROOT),
@@ -126,7 +127,8 @@ def spawn_cli_worker(redis_url: str, prefix: str) -> subprocess.Popen[bytes]:
 async def test_a_job_of_a_killed_worker_process_is_finished_by_another_worker(
     redis_url: str, redis: Redis, prefix: str, tmp_path: Path
 ) -> None:
-    process = spawn_cli_worker(redis_url, prefix)
+    cleaned = tmp_path / "cleaned"
+    process = spawn_cli_worker(redis_url, prefix, TEST_WORKER_CLEANUP_MARKER=str(cleaned))
     queue = RedisWorkQueue(redis, prefix=prefix)
     try:
         await eventually(lambda: _count(queue.live_workers(), 1), within_seconds=60)
@@ -155,7 +157,8 @@ async def test_a_job_of_a_killed_worker_process_is_finished_by_another_worker(
 async def test_fingpt_worker_finishes_its_job_before_stopping_on_sigterm(
     redis_url: str, redis: Redis, prefix: str, tmp_path: Path
 ) -> None:
-    process = spawn_cli_worker(redis_url, prefix)
+    cleaned = tmp_path / "cleaned"
+    process = spawn_cli_worker(redis_url, prefix, TEST_WORKER_CLEANUP_MARKER=str(cleaned))
     queue = RedisWorkQueue(redis, prefix=prefix)
     try:
         await eventually(lambda: _count(queue.live_workers(), 1), within_seconds=60)
@@ -176,6 +179,8 @@ async def test_fingpt_worker_finishes_its_job_before_stopping_on_sigterm(
     assert results[0].ok and results[0].result == {"done_by": process.pid}
     assert process.returncode == 0
     assert b"stopped after 1 job(s)" in output
+    # What its handlers keep between jobs (the analysis runtime) is released on the way out.
+    assert cleaned.read_text() == "cleaned up"
     assert (await redis.xpending(f"{prefix}jobs", "workers"))["pending"] == 0
 
 
