@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,9 +63,16 @@ def main() -> int:
         "--var-dir",
         type=Path,
         help="VAR_DIR to use (and keep): a second run measures a restart, with the int8 copy of "
-        "the embedding model already written by the first",
+        "the embedding model already written by the first. Only DIR/models is kept between "
+        "runs: with the old database the --cycle-now slot would count as already run and be "
+        "skipped, and nothing would be measured",
     )
     args = parser.parse_args()
+    if args.var_dir is not None:
+        args.var_dir.mkdir(parents=True, exist_ok=True)
+        for item in args.var_dir.iterdir():
+            if item.name != "models":
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
 
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,26 +60,49 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+# Run by a child interpreter: `quantize_dynamic` loads the whole fp32 graph, copies it and
+# leaves ~350 MB of peak and ~130 MB of freed-but-kept heap behind (glibc does not hand it back).
+# Done in the service process, that stayed resident for its lifetime (docs/benchmarks/ops.md).
+_QUANTISE_SCRIPT = """
+import sys
+from onnxruntime.quantization import QuantType, quantize_dynamic
+quantize_dynamic(
+    sys.argv[1],
+    sys.argv[2],
+    weight_type=QuantType.QInt8,
+    per_channel=True,
+    # Embedding-table (Gather) quantisation costs accuracy and saves no compute.
+    op_types_to_quantize=["MatMul"],
+)
+"""
+
+
 def quantise_model(source_dir: Path, model_file: str, target_dir: Path) -> Path:
-    """Write an int8 copy of `source_dir` (ONNX + tokenizer files) to `target_dir`, once."""
+    """Write an int8 copy of `source_dir` (ONNX + tokenizer files) to `target_dir`, once.
+
+    The quantisation runs in a short-lived subprocess so its memory dies with it; raises
+    `ConfigError` with the child's last error lines when it fails.
+    """
     target = target_dir / model_file
     if target.is_file():
         return target_dir
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     target_dir.mkdir(parents=True, exist_ok=True)
     for item in source_dir.iterdir():
         if item.is_file() and item.suffix != ".onnx":
             shutil.copyfile(item, target_dir / item.name)
     partial = target.with_suffix(".partial.onnx")
-    quantize_dynamic(
-        source_dir / model_file,
-        partial,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        # Embedding-table (Gather) quantisation costs accuracy and saves no compute.
-        op_types_to_quantize=["MatMul"],
+    done = subprocess.run(
+        [sys.executable, "-c", _QUANTISE_SCRIPT, str(source_dir / model_file), str(partial)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise ConfigError(
+            f"int8 quantisation of {source_dir / model_file} failed: {tail}. "
+            "Set EMBED_INT8=false to use the fp32 model as it is."
+        )
     partial.replace(target)  # atomic: a crash mid-way never leaves a half-written model
     return target_dir
 
@@ -101,9 +126,12 @@ class FastEmbedEmbedder:
         if cache_dir is not None:
             kwargs["cache_dir"] = str(cache_dir / "fastembed")
         try:
+            # With int8 this first instance only locates the fp32 files (downloading them if
+            # needed): lazy, so the fp32 session (~115 MB) is never built just to be dropped.
             model = TextEmbedding(
                 model_name,
                 specific_model_path=str(model_path) if model_path else None,
+                lazy_load=int8,
                 **kwargs,
             )
             if int8:
