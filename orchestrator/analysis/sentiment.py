@@ -165,9 +165,10 @@ async def _load_cached(
     (`store.batch`): this runs once per ticker, concurrently."""
     if engine is None or not keys:
         return [{} for _ in names]
-    return await batcher_for(engine).run(
-        lambda session: [store.cached_sentiments(session, keys, name) for name in names]
+    found = await batcher_for(engine).run(
+        lambda session: store.cached_sentiments_by_engine(session, keys, names)
     )
+    return [found[name] for name in names]
 
 
 async def _save(engine: Engine | None, new: dict[str, dict[str, store.CachedSentiment]]) -> None:

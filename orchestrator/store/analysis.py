@@ -8,7 +8,7 @@ trained, so a later run reuses it until it is due for retraining.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -68,19 +68,30 @@ def cached_sentiments(
     session: Session, hashes: Iterable[str], engine: str
 ) -> dict[str, CachedSentiment]:
     """Classifications already stored for `hashes` under `engine`, by hash."""
+    return cached_sentiments_by_engine(session, hashes, [engine])[engine]
+
+
+def cached_sentiments_by_engine(
+    session: Session, hashes: Iterable[str], engines: Sequence[str]
+) -> dict[str, dict[str, CachedSentiment]]:
+    """Classifications already stored for `hashes` under each of `engines` (one query: a cycle
+    asks for every ticker, under the model's name and the lexicon's)."""
     wanted = sorted(set(hashes))
-    found: dict[str, CachedSentiment] = {}
+    found: dict[str, dict[str, CachedSentiment]] = {engine: {} for engine in engines}
     # Chunked so a large batch stays under every backend's bound-parameter limit.
     for start in range(0, len(wanted), 500):
-        # Three columns, not ORM rows: a cycle reads this for every ticker.
+        # Columns, not ORM rows.
         statement = select(
-            SentimentItemRow.text_hash, SentimentItemRow.label, SentimentItemRow.score
+            SentimentItemRow.engine,
+            SentimentItemRow.text_hash,
+            SentimentItemRow.label,
+            SentimentItemRow.score,
         ).where(
-            SentimentItemRow.engine == engine,
+            col(SentimentItemRow.engine).in_(list(found)),
             col(SentimentItemRow.text_hash).in_(wanted[start : start + 500]),
         )
-        for key, label, score in session.exec(statement):
-            found[key] = CachedSentiment(label, score)
+        for engine, key, label, score in session.exec(statement):
+            found[engine][key] = CachedSentiment(label, score)
     return found
 
 

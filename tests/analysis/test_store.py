@@ -25,8 +25,11 @@ def test_sentiment_cache_stores_once_per_engine(engine) -> None:
     with session_scope(engine) as session:
         found = store.cached_sentiments(session, ["h1", "h2", "h3"], "lexicon-v1")
         other = store.cached_sentiments(session, ["h1"], "gpt-4o-mini")
+        engines = ["gpt-4o-mini", "lexicon-v1"]
+        both = store.cached_sentiments_by_engine(session, ["h2", "h3"], engines)
     assert found["h1"] == store.CachedSentiment("positive", 0.7)  # the first answer stays
     assert set(found) == {"h1", "h2"} and other == {}
+    assert both == {"gpt-4o-mini": {}, "lexicon-v1": {"h2": store.CachedSentiment("neutral", 0.0)}}
 
 
 def test_model_registry_never_returns_a_later_model(engine) -> None:
