@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     embed_int8: bool = Field(
         True, description="fastembed: int8-quantised copy under VAR_DIR/models (faster ingest)"
     )
+    embed_idle_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="fastembed: unload the model after this many seconds unused (~100 MB; "
+        "reloads in ~0.5 s); 0 keeps it loaded",
+    )
 
     # --- schedule and approvals ----------------------------------------------------------------
     cycle_cron: str = Field(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import gc
-import os
-from collections.abc import Callable
 
 from orchestrator.config import get_settings
+from orchestrator.memory import release_freed_memory
 from orchestrator.store.db import get_engine
 
 
@@ -35,33 +32,9 @@ def freeze_heap() -> None:
     before the freeze is collected first; objects dropped later are still freed by reference
     counting (only cyclic garbage among frozen objects stays).
 
-    The freed memory is then handed back to the operating system (`release_freed_memory`).
+    The memory freed by the collection and by the cycle is then handed back to the operating
+    system (`release_freed_memory`: glibc would keep it, resident, for its own reuse).
     """
     gc.collect()
     gc.freeze()
     release_freed_memory()
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, or None on another C library (musl, macOS, Windows)."""
-    try:
-        os.confstr("CS_GNU_LIBC_VERSION")  # raises (or is missing) off glibc
-        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def release_freed_memory() -> bool:
-    """Return the heap pages that hold only freed blocks to the OS; False where unsupported.
-
-    glibc keeps freed memory for reuse, so a cycle's temporary buffers (the embedding model's
-    batches, pandas frames, parsed news) stayed in the resident size of an idle `fingpt run`:
-    ~50-100 MB after one cycle (docs/benchmarks/ops.md). `malloc_trim(0)` walks every malloc
-    arena and gives back what is free; it takes a few milliseconds and changes no data.
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True

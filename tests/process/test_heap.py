@@ -6,12 +6,13 @@ import os
 
 import pytest
 
+from orchestrator import memory
 from orchestrator.service import system
 
 
 def test_freezing_the_heap_also_returns_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(system, "_malloc_trim", lambda: calls.append)
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: calls.append)
     try:
         system.freeze_heap()
     finally:
@@ -22,8 +23,8 @@ def test_freezing_the_heap_also_returns_freed_memory(monkeypatch: pytest.MonkeyP
 
 
 def test_elsewhere_than_glibc_nothing_is_called(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(system, "_malloc_trim", lambda: None)
-    assert system.release_freed_memory() is False
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    assert memory.release_freed_memory() is False
 
 
 def test_on_glibc_malloc_trim_is_found() -> None:
@@ -31,5 +32,5 @@ def test_on_glibc_malloc_trim_is_found() -> None:
         os.confstr("CS_GNU_LIBC_VERSION")
     except (AttributeError, ValueError, OSError):
         pytest.skip("not a glibc system")
-    assert system._malloc_trim() is not None
-    assert system.release_freed_memory() is True
+    assert memory._malloc_trim() is not None
+    assert memory.release_freed_memory() is True

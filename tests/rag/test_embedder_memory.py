@@ -2,13 +2,15 @@
 
 `fingpt run` must idle under 500 MB; these pin the two measures that bought most of it
 (docs/benchmarks/ops.md): the int8 quantisation runs in a child process, and the fp32 session
-is never built when only the int8 one is used.
+is never built when only the int8 one is used; an idle model is unloaded (EMBED_IDLE_SECONDS).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import numpy as np
 import onnx
 import onnxruntime
 import onnxruntime.quantization
@@ -22,8 +24,6 @@ from tests.rag.conftest import MODEL_DIR, MODEL_NAME
 
 def _tiny_matmul_model(folder: Path) -> Path:
     """A one-MatMul ONNX graph (plus a tokenizer-like side file): quantises in milliseconds."""
-    import numpy as np
-
     folder.mkdir()
     weight = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(4, 4), "W")
     graph = helper.make_graph(
@@ -80,3 +80,27 @@ def test_int8_never_builds_the_fp32_session(
     embedder = FastEmbedEmbedder(MODEL_NAME, model_path=MODEL_DIR, cache_dir=tmp_path)
     assert embedder.identity.endswith("int8-t64")
     assert len(loaded) == 1 and "int8" in loaded[0], loaded
+
+
+def test_an_idle_model_is_unloaded_and_reloads_with_the_same_vectors(tmp_path: Path) -> None:
+    if not MODEL_DIR.is_dir():
+        pytest.skip("../shared/models/all-MiniLM-L6-v2-onnx is not beside this checkout")
+    embedder = FastEmbedEmbedder(
+        MODEL_NAME, model_path=MODEL_DIR, cache_dir=tmp_path, idle_seconds=0.3
+    )
+    before = embedder.embed_documents(["Revenue rose 12% to $4.1 billion.", "Guidance cut."])
+    deadline = time.monotonic() + 10
+    while embedder.loaded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not embedder.loaded
+    after = embedder.embed_documents(["Revenue rose 12% to $4.1 billion.", "Guidance cut."])
+    assert embedder.loaded
+    assert np.array_equal(before, after)
+
+
+def test_by_default_a_model_stays_loaded(tmp_path: Path) -> None:
+    if not MODEL_DIR.is_dir():
+        pytest.skip("../shared/models/all-MiniLM-L6-v2-onnx is not beside this checkout")
+    embedder = FastEmbedEmbedder(MODEL_NAME, model_path=MODEL_DIR, cache_dir=tmp_path)
+    time.sleep(0.2)
+    assert embedder.loaded

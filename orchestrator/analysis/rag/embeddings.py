@@ -21,10 +21,14 @@ endpoint fails after the SDK's retries. Nothing returns an empty vector to mean 
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +36,9 @@ import numpy as np
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigError, ProviderError
+from orchestrator.memory import release_freed_memory
+
+log = logging.getLogger(__name__)
 
 # 64 word pieces: the length that clears 100 chunks/s on two cores (x2.6 over 128) with no
 # measured loss of hybrid recall (docs/benchmarks/rag.md); EMBED_MODEL_PATH users keep this too.
@@ -108,7 +115,13 @@ def quantise_model(source_dir: Path, model_file: str, target_dir: Path) -> Path:
 
 
 class FastEmbedEmbedder:
-    """fastembed `TextEmbedding` with optional int8 quantisation and a shorter max length."""
+    """fastembed `TextEmbedding` with optional int8 quantisation and a shorter max length.
+
+    With `idle_seconds` > 0 the ONNX session (~100 MB resident with its buffers) is dropped once
+    no text has been embedded for that long, and reloaded (~0.5 s) by the next call: a service
+    that embeds a few news items every 30 minutes need not hold it in between (issue 7,
+    docs/benchmarks/ops.md). Vectors do not change across a reload.
+    """
 
     def __init__(
         self,
@@ -119,28 +132,36 @@ class FastEmbedEmbedder:
         int8: bool = True,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         threads: int | None = None,
+        idle_seconds: float = 0.0,
     ) -> None:
         from fastembed import TextEmbedding
 
         kwargs: dict[str, Any] = {"threads": threads}
         if cache_dir is not None:
             kwargs["cache_dir"] = str(cache_dir / "fastembed")
+        specific_path = str(model_path) if model_path else None
+        self._max_tokens = max_tokens
         try:
-            # With int8 this first instance only locates the fp32 files (downloading them if
-            # needed): lazy, so the fp32 session (~115 MB) is never built just to be dropped.
-            model = TextEmbedding(
-                model_name,
-                specific_model_path=str(model_path) if model_path else None,
-                lazy_load=int8,
-                **kwargs,
-            )
             if int8:
-                inner = model.model
+                # This instance only locates the fp32 files (downloading them if needed): lazy,
+                # so the fp32 session (~115 MB) is never built just to be dropped.
+                inner = TextEmbedding(
+                    model_name, specific_model_path=specific_path, lazy_load=True, **kwargs
+                ).model
                 source_dir = Path(inner._model_dir)  # fastembed exposes no public accessor
                 model_file = inner.model_description.model_file
                 target = (cache_dir or Path("var")) / "models" / f"{_slug(model_name)}-int8"
-                quantised = quantise_model(source_dir, model_file, target)
-                model = TextEmbedding(model_name, specific_model_path=str(quantised), **kwargs)
+                specific_path = str(quantise_model(source_dir, model_file, target))
+            self._open = functools.partial(
+                TextEmbedding, model_name, specific_model_path=specific_path, **kwargs
+            )
+            self._lock = threading.Lock()
+            self._idle_seconds = idle_seconds
+            self._last_use = time.monotonic()
+            self._in_flight = 0
+            self._model: Any = None
+            model = self._acquire()
+            self._release()
         except ConfigError:
             raise
         except Exception as exc:
@@ -149,16 +170,54 @@ class FastEmbedEmbedder:
                 f"Cannot load embedding model {model_name!r} ({where}): {exc}. Set "
                 "EMBED_MODEL_PATH to a local copy or allow the download."
             ) from exc
-        model.model.tokenizer.enable_truncation(max_length=max_tokens)
-        self._model = model
         self.dim = int(model.embedding_size)
         variant = f"{'int8' if int8 else 'fp32'}-t{max_tokens}"
         self.identity = f"{_slug(model_name.split('/')[-1])}-{self.dim}-{variant}"
 
+    def _acquire(self) -> Any:
+        """The model, loaded again if it was dropped while idle; `_release` after use."""
+        with self._lock:
+            self._in_flight += 1
+            if self._model is None:
+                model = self._open()
+                model.model.tokenizer.enable_truncation(max_length=self._max_tokens)
+                self._model = model
+                if self._idle_seconds > 0:  # one watcher per loaded model; it ends on unload
+                    threading.Thread(
+                        target=self._unload_when_idle, name="embedder-unload", daemon=True
+                    ).start()
+            return self._model
+
+    def _release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._last_use = time.monotonic()
+
+    def _unload_when_idle(self) -> None:
+        while True:
+            with self._lock:
+                left = self._last_use + self._idle_seconds - time.monotonic()
+                if self._in_flight:
+                    left = self._idle_seconds  # a long ingest is not idle while it runs
+                elif left <= 0:
+                    self._model = None
+                    break
+            time.sleep(left)
+        release_freed_memory()  # the session's weights and arena, freed just now
+        log.info("embedding model unloaded after %.0f s unused", self._idle_seconds)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the ONNX session is in memory now (False after an idle unload)."""
+        return self._model is not None
+
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = list(self._model.embed(texts, batch_size=FASTEMBED_BATCH))
+        try:
+            vectors = list(self._acquire().embed(texts, batch_size=FASTEMBED_BATCH))
+        finally:
+            self._release()
         return _normalise(np.asarray(vectors, dtype=np.float32))
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -208,6 +267,7 @@ def build_embedder(settings: Settings) -> Embedder:
         model_path=settings.embed_model_path,
         cache_dir=settings.var_dir,
         int8=settings.embed_int8,
+        idle_seconds=settings.embed_idle_seconds,
     )
 
 
