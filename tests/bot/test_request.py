@@ -158,3 +158,41 @@ async def test_a_request_before_initialize_fails_clearly() -> None:
 def test_a_pool_needs_a_connection() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         AiohttpRequest(connection_pool_size=0)
+
+
+def _only_proxy_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+async def test_requests_go_through_the_proxy_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fake server answers a proxied request (absolute URL in the request line) as if it
+    # were Telegram; the Bot API host itself does not exist, so only the proxy can answer.
+    with FakeTelegramServer() as telegram:
+        proxy = telegram.base_url.removesuffix("/bot")
+        _only_proxy_env(monkeypatch, http_proxy=proxy)
+        request = AiohttpRequest()
+        bot = Bot(TOKEN, base_url="http://telegram.invalid/bot", request=request)
+        async with bot:
+            await bot.send_message(42, "via the proxy")
+            await bot.send_message(42, "again")
+        assert [c.params["text"] for c in telegram.calls_of("sendMessage")] == [
+            "via the proxy",
+            "again",
+        ]
+
+
+async def test_no_proxy_hosts_are_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeTelegramServer() as telegram:
+        _only_proxy_env(
+            monkeypatch, http_proxy=f"http://127.0.0.1:{_free_port()}", no_proxy="127.0.0.1"
+        )
+        bot = Bot(TOKEN, base_url=telegram.base_url, request=AiohttpRequest())
+        async with bot:
+            await bot.send_message(42, "direct")
+        assert telegram.calls_of("sendMessage", text="direct")
