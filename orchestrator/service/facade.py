@@ -11,6 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row
+from sqlmodel import Session
 
 from orchestrator.briefing import analyze_ticker, forecaster, retrieve
 from orchestrator.clock import Clock, FixedClock
@@ -169,8 +173,9 @@ class Orchestrator:
 
     async def performance(self) -> PerformanceView:
         now = self.now()
-        snapshot = await self.runtime.broker.snapshot()
-        window, outcomes, orders = await asyncio.to_thread(self._performance_facts, now)
+        snapshot, (window, outcomes, orders) = await trading_service.read_with_snapshot(
+            self.runtime, now, lambda session: self._performance_facts(session, now)
+        )
         pnl = trading_service.pnl_view(PERFORMANCE_DAYS, now, snapshot.equity, window)
         equity = [point.equity for point in pnl.points] or [pnl.end_equity]
         peak, drawdown = equity[0], 0.0
@@ -391,37 +396,36 @@ class Orchestrator:
         )
 
     # --- helpers -----------------------------------------------------------------------------
-    def _cycles(self, n: int) -> list[cycle_store.CycleRow]:
+    def _cycles(self, n: int) -> list[Row[Any]]:
         with session_scope(self.runtime.engine) as session:
-            return cycle_store.latest_cycles(session, n)
+            return cycle_store.read_latest_cycles(session, n)
 
     # One thread hop and one session per facade call: each hop costs 0.15-0.35 ms of CPU, as
     # much as a query, and 50 chats at once wait on all of them (docs/benchmarks/bot.md).
-    def _status_facts(self) -> tuple[TradingStateView, list[cycle_store.CycleRow], int]:
+    def _status_facts(self) -> tuple[TradingStateView, list[Row[Any]], int]:
         now = self.now()
         with session_scope(self.runtime.engine) as session:
             return (
                 trading_service.trading_state_in(session, now),
-                cycle_store.latest_cycles(session, 1),
-                trading_store.count_pending_approvals(session),
+                cycle_store.read_latest_cycles(session, 1),
+                trading_store.read_pending_count(session),
             )
 
     def _performance_facts(
-        self, now: datetime
+        self, session: Session, now: datetime
     ) -> tuple[trading_service.EquityWindow, list[feedback_store.DecisionOutcomeRow], list[Order]]:
         broker = self.runtime.broker.name
-        with session_scope(self.runtime.engine) as session:
-            return (
-                trading_service.equity_window(session, broker, PERFORMANCE_DAYS, now),
-                feedback_store.outcomes(session),
-                trading_store.recent_orders(session, limit=ALL_ORDERS, broker=broker),
-            )
+        return (
+            trading_service.equity_window(session, broker, PERFORMANCE_DAYS, now),
+            feedback_store.outcomes(session),
+            trading_store.read_recent_orders(session, broker, ALL_ORDERS),
+        )
 
-    def _cost_facts(self, now: datetime) -> tuple[CostView, list[cycle_store.CycleRow]]:
+    def _cost_facts(self, now: datetime) -> tuple[CostView, list[Row[Any]]]:
         with session_scope(self.runtime.engine) as session:
             return (
                 llm_service.cost_today_in(session, now),
-                cycle_store.latest_cycles(session, COST_CYCLES),
+                cycle_store.read_latest_cycles(session, COST_CYCLES),
             )
 
     def _highlights(self, symbol: str, as_of: datetime) -> tuple[EvidenceView, ...]:
@@ -441,5 +445,5 @@ def summary_view(record: CycleRecord) -> CycleSummary:
     return CycleSummary.model_validate(record.summary())
 
 
-def _summaries(rows: list[cycle_store.CycleRow]) -> list[CycleSummary]:
+def _summaries(rows: list[Row[Any]]) -> list[CycleSummary]:
     return [summary_view(CycleRecord.model_validate(row.record)) for row in rows if row.record]

@@ -27,7 +27,7 @@ from orchestrator.llm import (
 )
 from orchestrator.service.views import AnswerView, CostView
 from orchestrator.store.db import get_engine, session_scope
-from orchestrator.store.llm import LLMCallRow, llm_call_by_id, llm_calls_since, recent_llm_calls
+from orchestrator.store.llm import LLMCallRow, cost_by_task, llm_call_by_id, recent_llm_calls
 from orchestrator.tools import ToolContext, ToolRegistry, default_registry
 
 log = logging.getLogger(__name__)
@@ -229,13 +229,10 @@ def cost_today(*, engine: Engine | None = None, now: datetime | None = None) -> 
 def cost_today_in(session: Session, now: datetime) -> CostView:
     """`cost_today` inside a caller's session, for a facade call that reads more with it."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = llm_calls_since(session, midnight, until=midnight + timedelta(days=1))
-    by_task: dict[str, float] = {}
-    for row in rows:
-        by_task[row.task] = by_task.get(row.task, 0.0) + row.cost_usd
+    rows = cost_by_task(session, midnight, until=midnight + timedelta(days=1))
     return CostView(
-        today_tokens=sum(r.prompt_tokens + r.completion_tokens for r in rows),
-        today_cost_usd=sum(r.cost_usd for r in rows),
-        today_calls=len(rows),
-        by_task=by_task,
+        today_tokens=sum(int(r.tokens or 0) for r in rows),
+        today_cost_usd=sum(float(r.cost_usd or 0.0) for r in rows),
+        today_calls=sum(int(r.calls) for r in rows),
+        by_task={r.task: float(r.cost_usd or 0.0) for r in rows},
     )

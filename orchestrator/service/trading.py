@@ -13,12 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import update
+from sqlalchemy import Row, update
 from sqlmodel import col
 
-from orchestrator.domain import Order, OrderType, Side, TradeProposal, VerdictStatus
+from orchestrator.domain import (
+    Order,
+    OrderType,
+    PortfolioSnapshot,
+    Side,
+    TradeProposal,
+    VerdictStatus,
+)
 from orchestrator.errors import DataError, NotFoundError, TradingError
 from orchestrator.runtime import Runtime
 from orchestrator.service.views import (
@@ -36,6 +43,7 @@ from orchestrator.store import cycles as cycle_store
 from orchestrator.store import trading as store
 from orchestrator.store.db import session_scope
 from orchestrator.trading import approvals, notify
+from orchestrator.trading.broker import BookInDatabase
 from orchestrator.trading.desk import check, open_desk, price_of, send, session_day
 from orchestrator.trading.ids import client_order_id, normalize_approval_id
 from orchestrator.trading.risk import regime_scale_from_settings
@@ -53,8 +61,22 @@ async def _db(runtime: Runtime, work: Callable[[Any], T]) -> T:
     return await asyncio.to_thread(run)
 
 
-def approval_view(row: store.ApprovalRow) -> ApprovalView:
-    return ApprovalView.model_validate(approvals.approval_payload(row))
+async def read_with_snapshot(
+    runtime: Runtime, now: datetime, work: Callable[[Any], T]
+) -> tuple[PortfolioSnapshot, T]:
+    """The broker's snapshot (at `now`) and `work(session)`, a read. A broker whose book is in
+    this database (the simulator) is read in the same thread hop and session: each hop and
+    session costs a bot command about 0.1-0.2 ms of CPU (docs/benchmarks/bot.md)."""
+    broker = runtime.broker
+    if isinstance(broker, BookInDatabase):
+        return await _db(runtime, lambda s: (broker.snapshot_in(s, now), work(s)))
+    snapshot = await broker.snapshot()
+    return snapshot, await _db(runtime, work)
+
+
+def approval_view(row: store.ApprovalRow | Row[Any]) -> ApprovalView:
+    # A plain row (`store.read_pending_approvals`) has the same attributes as the ORM row.
+    return ApprovalView.model_validate(approvals.approval_payload(cast(store.ApprovalRow, row)))
 
 
 def order_view(order: Order) -> OrderView:
@@ -78,7 +100,7 @@ def order_view(order: Order) -> OrderView:
 
 async def pending_approvals(runtime: Runtime) -> list[ApprovalView]:
     """Approvals still waiting (oldest first), expired ones included until `expire_due` runs."""
-    return await _db(runtime, lambda s: [approval_view(r) for r in store.pending_approvals(s)])
+    return await _db(runtime, lambda s: [approval_view(r) for r in store.read_pending_approvals(s)])
 
 
 async def recent_approvals(runtime: Runtime, limit: int = 20) -> list[ApprovalView]:
@@ -339,7 +361,9 @@ def trading_state(runtime: Runtime) -> TradingStateView:
 def trading_state_in(session: Any, now: datetime) -> TradingStateView:
     """`trading_state` inside a caller's session, for a facade call that reads more with it."""
     today = session_day(now)
-    state = store.load_trading_state(session)
+    state: Any = store.read_trading_state(session)
+    if state is None:  # first use: create the row (with its namespace)
+        state = store.load_trading_state(session)
     halted = state.halted_session == today
     return TradingStateView(
         kill_switch=state.kill_switch,
@@ -422,7 +446,7 @@ async def portfolio(runtime: Runtime) -> PortfolioView:
 async def orders(runtime: Runtime, limit: int = 20) -> list[OrderView]:
     """The most recent orders of this broker, newest first."""
     name = runtime.broker.name
-    found = await _db(runtime, lambda s: store.recent_orders(s, limit=limit, broker=name))
+    found = await _db(runtime, lambda s: store.read_recent_orders(s, name, limit))
     return [order_view(order) for order in found]
 
 
@@ -437,8 +461,9 @@ async def pnl(runtime: Runtime, days: int) -> PnlView:
         raise DataError("P&L needs a window of at least one day.")
     now = runtime.clock.now()
     name = runtime.broker.name
-    snapshot = await runtime.broker.snapshot()
-    window = await _db(runtime, lambda s: equity_window(s, name, days, now))
+    snapshot, window = await read_with_snapshot(
+        runtime, now, lambda s: equity_window(s, name, days, now)
+    )
     return pnl_view(days, now, snapshot.equity, window)
 
 
@@ -449,10 +474,9 @@ def equity_window(session: Any, broker: str, days: int, now: datetime) -> Equity
     """The equity recorded before the window of `days` days up to `now` (None if none), and the
     snapshots taken in it (at or before `now`, oldest first)."""
     since = now - timedelta(days=days)
-    before = store.equity_before(session, broker, since)
-    rows = store.equity_history(session, broker, since)
+    rows = store.read_equity_since(session, broker, since)
     return (
-        before.equity if before else None,
+        store.read_equity_before(session, broker, since),
         [(r.taken_at, r.equity) for r in rows if r.taken_at <= now],
     )
 
@@ -479,8 +503,8 @@ def pnl_view(days: int, now: datetime, equity_now: float, window: EquityWindow) 
 
 async def risk_view(runtime: Runtime) -> RiskView:
     settings = runtime.settings
-    state = await asyncio.to_thread(trading_state, runtime)
-    snapshot = await runtime.broker.snapshot()
+    now = runtime.clock.now()
+    snapshot, state = await read_with_snapshot(runtime, now, lambda s: trading_state_in(s, now))
     day_pl = None
     if state.day_start_equity:
         day_pl = round(100 * (snapshot.equity / state.day_start_equity - 1), 2)
@@ -521,6 +545,7 @@ __all__ = [
     "pnl",
     "pnl_view",
     "portfolio",
+    "read_with_snapshot",
     "recent_approvals",
     "reject",
     "resume",

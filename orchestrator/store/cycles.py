@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, func
+from sqlalchemy import JSON, Column, Row, bindparam, func
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -91,6 +92,17 @@ def latest_cycles(
     if since is not None:
         statement = statement.where(CycleRow.started_at >= since)
     return list(session.exec(statement))
+
+
+_cycle = CycleRow.__table__  # type: ignore[attr-defined]
+_READ_LATEST = core_select(_cycle).order_by(_cycle.c.id.desc()).limit(bindparam("limit"))
+
+
+def read_latest_cycles(session: Session, limit: int = 10) -> list[Row[Any]]:
+    """`latest_cycles` as plain rows (the columns of `CycleRow`), for read-only views: a Core
+    statement on the session's connection costs a fraction of an ORM query (a bot command
+    pays it once per chat; docs/benchmarks/bot.md). It does not flush the session first."""
+    return list(session.connection().execute(_READ_LATEST, {"limit": limit}))
 
 
 def llm_usage(engine: Engine, cycle_id: int) -> tuple[int, int, float]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, Column, Row, Text, bindparam, func
+from sqlalchemy import select as core_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.store.base import utc_field
@@ -133,3 +134,22 @@ def llm_calls_since(session: Session, since: datetime, *, until: datetime) -> li
         .where(LLMCallRow.created_at < until)
     )
     return list(session.exec(statement))
+
+
+_call = LLMCallRow.__table__  # type: ignore[attr-defined]
+_COST_BY_TASK = (
+    core_select(
+        _call.c.task,
+        func.count().label("calls"),
+        func.sum(_call.c.prompt_tokens + _call.c.completion_tokens).label("tokens"),
+        func.sum(_call.c.cost_usd).label("cost_usd"),
+    )
+    .where(_call.c.created_at >= bindparam("since"), _call.c.created_at < bindparam("until"))
+    .group_by(_call.c.task)
+)
+
+
+def cost_by_task(session: Session, since: datetime, *, until: datetime) -> list[Row[Any]]:
+    """(task, calls, tokens, cost_usd) of the calls made in [since, until), one row per task,
+    summed by the database: `llm_calls_since` would load every call's request and response."""
+    return list(session.connection().execute(_COST_BY_TASK, {"since": since, "until": until}))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from orchestrator.domain import Fill, Order, OrderType, PortfolioSnapshot, Position, Side
 
@@ -92,4 +92,14 @@ class Broker(Protocol):
 
     async def sync(self, as_of: datetime | None = None) -> list[Fill]:
         """Bring order states up to date and return the fills recorded by this call."""
+        ...
+
+
+@runtime_checkable
+class BookInDatabase(Protocol):
+    """A broker whose account lives in this database (the simulator): its snapshot is a read
+    that can share a caller's session, so a view that reads more needs one thread hop."""
+
+    def snapshot_in(self, session: Any, now: datetime) -> PortfolioSnapshot:
+        """`Broker.snapshot` at `now`, read in `session` (blocking; read-only)."""
         ...

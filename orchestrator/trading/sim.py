@@ -55,6 +55,8 @@ from orchestrator.store.trading import (
     get_order_row,
     open_order_rows,
     order_from_row,
+    read_sim_cash,
+    read_sim_positions,
     touch,
 )
 from orchestrator.trading import notify
@@ -266,7 +268,7 @@ class SimBroker:
         def read() -> Account:
             now = self._clock.now()
             with session_scope(self._engine) as session:
-                snapshot = self._snapshot(session, now)
+                snapshot = self.snapshot_in(session, now)
                 reserved = self._reserved_cash(session, now)
             return Account(
                 cash=snapshot.cash,
@@ -283,14 +285,18 @@ class SimBroker:
     async def snapshot(self) -> PortfolioSnapshot:
         def read() -> PortfolioSnapshot:
             with session_scope(self._engine) as session:
-                return self._snapshot(session, self._clock.now())
+                return self.snapshot_in(session, self._clock.now())
 
         return await asyncio.to_thread(read)
 
-    def _snapshot(self, session: Session, now: datetime) -> PortfolioSnapshot:
-        cash = self._account_row(session).cash
+    def snapshot_in(self, session: Session, now: datetime) -> PortfolioSnapshot:
+        """`snapshot` at `now` inside a caller's session (blocking: callers use a thread), so a
+        view that reads more from the database needs one thread hop and one session."""
+        cash = read_sim_cash(session)
+        if cash is None:  # before `start` created the account
+            cash = self._account_row(session).cash
         positions = []
-        for row in session.exec(select(SimPositionRow).order_by(SimPositionRow.symbol)):
+        for row in read_sim_positions(session):
             try:
                 price = self._data.get_quote(row.symbol, as_of=now).price
             except DataError:
