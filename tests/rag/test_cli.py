@@ -161,7 +161,7 @@ def test_openai_compatible_embeddings(
         names = [c.name for c in client.get_collections().collections]
     finally:
         client.close()
-    assert names == ["kb_openai-text-embedding-3-small-64-sparse2"]  # one per model and encoder
+    assert names == ["kb_openai-text-embedding-3-small-64-sparse3"]  # one per model and encoder
 
 
 def test_ingest_history_backfills_decisions_outcomes_and_lessons(local_model: None) -> None:

@@ -220,6 +220,29 @@ def test_a_figure_next_to_its_words_beats_the_same_words_apart(kb: KnowledgeBase
     assert kb.search("q4 earnings per share $0.45", as_of=MAR, k=1)[0].title == "together"
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["local-mirror", "qdrant-query"])
+def test_the_title_tells_which_quarter_a_chunk_belongs_to(kb: KnowledgeBase, native: bool) -> None:
+    # The chunk never names its quarter; its call's title does. Without the title field the
+    # shorter decoy wins on BM25 length. GAMMA's call opens with a chunk of exactly the right
+    # call's text under another title, so that chunk's sparse vector must differ (the store's
+    # sparse cache is keyed by text).
+    said = "Earnings per share were $0.45, as we said in the release this morning."
+    filler = " ".join(f"Store number {i} opened on time." for i in range(60))
+    kb.ingest(
+        [
+            _doc(said, JAN, title="ACME Q4 2020 earnings call"),
+            _doc("Earnings per share were $0.45.", JAN, title="BETA Q2 2020 earnings call"),
+            _doc(
+                f"{said}\n\n{filler}", JAN, tickers=("GAMMA",), title="GAMMA Q2 2020 earnings call"
+            ),
+        ]
+    )
+    shared = kb.search("release this morning", as_of=MAR, tickers=["GAMMA"], k=5)
+    assert said in [hit.text for hit in shared]
+    hits = kb.search("q4 earnings per share $0.45", as_of=MAR, k=3, native=native)
+    assert hits[0].title == "ACME Q4 2020 earnings call"
+
+
 def test_opening_is_cheap_and_a_missing_model_is_a_clear_error(
     sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:

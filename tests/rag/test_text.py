@@ -10,7 +10,13 @@ import pytest
 from orchestrator.analysis.rag.chunking import chunk_text, split_sections
 from orchestrator.analysis.rag.fusion import RRF_K, fuse
 from orchestrator.analysis.rag.local_index import Candidate
-from orchestrator.analysis.rag.sparse import encode_document, encode_query, token_id, tokenize
+from orchestrator.analysis.rag.sparse import (
+    TITLE_WEIGHT,
+    encode_document,
+    encode_query,
+    token_id,
+    tokenize,
+)
 
 FILING = """ACME CORP ANNUAL REPORT
 
@@ -113,10 +119,25 @@ def test_sparse_weights_saturate_and_ids_are_stable() -> None:
     assert weights[token_id("revenue")] < 3 * weights[token_id("growth")]  # BM25 saturation
     # CRC-32: the same id in every process, so stored sparse vectors stay valid after a restart.
     assert token_id("revenue") == zlib.crc32(b"revenue")
-    query_indices, query_values = encode_query("revenue revenue; 481.1")
-    assert query_indices == sorted({token_id("revenue"), token_id("481.1")})
-    assert query_values == [1.0, 1.0]
+    query = dict(zip(*encode_query("revenue revenue; 481.1"), strict=True))
+    body = {token_id("revenue"), token_id("481.1")}
+    assert {i: w for i, w in query.items() if i in body} == dict.fromkeys(body, 1.0)
     assert encode_document("") == ([], [])
+
+
+def test_the_title_is_a_field_of_every_chunk() -> None:
+    body = "Earnings per share were $0.45."
+    plain = dict(zip(*encode_document(body), strict=True))
+    titled = dict(zip(*encode_document(body, title="ACME Q4 2020 earnings call"), strict=True))
+    for token in ("t:acme", "t:q4", "t:2020", "t:earning"):
+        assert token_id(token) in titled and token_id(token) not in plain
+    assert token_id("q4") not in titled  # the body never said it
+    # The title does not lengthen the chunk: body weights are the same with or without it.
+    assert {i: w for i, w in titled.items() if i in plain} == plain
+    query = dict(zip(*encode_query("q4 earnings per share $0.45"), strict=True))
+    assert query[token_id("t:q4")] == TITLE_WEIGHT
+    assert query[token_id("q4")] == 1.0
+    assert token_id("t:0.45|q4") not in query  # pairs stay in the body field
 
 
 def test_convex_fusion_normalises_each_list() -> None:

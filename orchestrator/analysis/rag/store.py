@@ -210,10 +210,15 @@ class KnowledgeStore:
         if self.mirror is not None:
             self._load_mirror()
 
-    def _sparse_docs(self, texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-        missing = [text for text in texts if text not in self._sparse_ready]
+    def _sparse_docs(
+        self, texts: list[str], titles: list[str] | None = None
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        # llama-index calls this with texts only; `add_nodes` first fills the cache with the
+        # titled vectors (the title field, `sparse.title_tokens`) of exactly those texts.
+        titled = titles if titles is not None else [""] * len(texts)
+        missing = {t: x for t, x in zip(texts, titled, strict=True) if t not in self._sparse_ready}
         if missing:
-            indices, values = sparse_doc_fn(missing)
+            indices, values = sparse_doc_fn(list(missing), list(missing.values()))
             self._sparse_ready.update(zip(missing, zip(indices, values, strict=True), strict=True))
         pairs = [self._sparse_ready[text] for text in texts]
         return [list(p[0]) for p in pairs], [list(p[1]) for p in pairs]
@@ -254,24 +259,31 @@ class KnowledgeStore:
         if not nodes:
             return
         with self._lock:
-            indices, values = self._sparse_docs([node.get_content() for node in nodes])
-            try:
-                self.index.insert_nodes(nodes)
-            finally:
-                self._sparse_ready.clear()
-            if self.mirror is not None:
-                for node, idx, val in zip(nodes, indices, values, strict=True):
-                    meta = node.metadata
-                    self.mirror.add(
-                        node.node_id,
-                        node.embedding,
-                        idx,
-                        val,
-                        published_ts=float(meta["published_ts"]),
-                        doc_type=str(meta["doc_type"]),
-                        doc_id=str(node.ref_doc_id),
-                        tickers=meta.get("tickers") or [],
-                    )
+            for batch in _distinct_texts(nodes):
+                self._add_batch(batch)
+
+    def _add_batch(self, nodes: list[Any]) -> None:
+        """`add_nodes` for nodes whose texts are distinct (the sparse cache is keyed by text)."""
+        texts = [node.get_content() for node in nodes]
+        titles = [str(node.metadata.get("title", "")) for node in nodes]
+        indices, values = self._sparse_docs(texts, titles)
+        try:
+            self.index.insert_nodes(nodes)
+        finally:
+            self._sparse_ready.clear()
+        if self.mirror is not None:
+            for node, idx, val in zip(nodes, indices, values, strict=True):
+                meta = node.metadata
+                self.mirror.add(
+                    node.node_id,
+                    node.embedding,
+                    idx,
+                    val,
+                    published_ts=float(meta["published_ts"]),
+                    doc_type=str(meta["doc_type"]),
+                    doc_id=str(node.ref_doc_id),
+                    tickers=meta.get("tickers") or [],
+                )
 
     def delete_document(self, doc_id: str) -> None:
         """Remove every chunk of one source document (by its content hash)."""
@@ -354,6 +366,22 @@ class KnowledgeStore:
         ids = list(result.ids or [])
         scores = list(result.similarities or [])
         return self._with_payloads([Candidate(i, s) for i, s in zip(ids, scores, strict=False)])
+
+
+def _distinct_texts(nodes: list[Any]) -> list[list[Any]]:
+    """`nodes` in order, split so that no list holds two nodes with the same text (two documents
+    may share a chunk's text under different titles, so different sparse vectors)."""
+    batches: list[list[Any]] = []
+    seen: list[set[str]] = []
+    for node in nodes:
+        text = node.get_content()
+        slot = next((i for i, texts in enumerate(seen) if text not in texts), len(seen))
+        if slot == len(seen):
+            batches.append([])
+            seen.append(set())
+        batches[slot].append(node)
+        seen[slot].add(text)
+    return batches
 
 
 def open_store(settings: Settings, identity: str, dim: int, embed_model: Any) -> KnowledgeStore:
