@@ -192,10 +192,15 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
-def title_tokens(title: str) -> list[str]:
-    """The title-field tokens of a document title: its distinct plain tokens, prefixed."""
-    plain = (token for token in tokenize(title) if "|" not in token and token[0] != "~")
+def _field(tokens: list[str]) -> list[str]:
+    plain = (token for token in tokens if "|" not in token and token[0] != "~")
     return [TITLE_PREFIX + token for token in dict.fromkeys(plain)]
+
+
+@functools.lru_cache(maxsize=1024)  # every chunk of a document repeats its title
+def title_tokens(title: str) -> tuple[str, ...]:
+    """The title-field tokens of a document title: its distinct plain tokens, prefixed."""
+    return tuple(_field(tokenize(title)))
 
 
 def token_id(token: str) -> int:
@@ -218,7 +223,7 @@ def encode_query(text: str) -> tuple[list[int], list[float]]:
     at search."""
     tokens = tokenize(text)
     weights = {token_id(t): PAIR_WEIGHT if "|" in t else 1.0 for t in tokens}
-    for plain in title_tokens(text):
+    for plain in _field(tokens):
         weights[token_id(plain)] = TITLE_WEIGHT
     indices = sorted(weights)
     return indices, [weights[i] for i in indices]
