@@ -4,10 +4,11 @@ Starts `fingpt run --no-bot` as a subprocess on the bundled sample (DATA_PROVIDE
 fresh SQLite database, the in-process bus), waits until /metrics answers, lets it sit idle,
 and reads its resident memory (VmRSS) and peak (VmHWM) from /proc. With --cycle-now it first
 runs one cycle, so the analysis models and caches are loaded: the honest "idle" of a service
-that has been working.
+that has been working. The embedding model is unloaded after EMBED_IDLE_SECONDS (120) unused,
+so idle more than that to measure the idle state (--idle-seconds 150).
 
 Usage:
-    .venv/bin/python bench/ops_memory.py [--cycle-now] [--idle-seconds 10]
+    .venv/bin/python bench/ops_memory.py [--cycle-now] [--idle-seconds 10] [--var-dir DIR]
         [--embed-model-path ../shared/models/all-MiniLM-L6-v2-onnx]
 Linux only (/proc). Results go to docs/benchmarks/ops.md.
 """
