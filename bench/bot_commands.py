@@ -3,7 +3,8 @@
 The bot runs as its own process (as `fingpt bot` does, long polling) against the fake Bot API
 server (tests/fakes/telegram_server.py) in this process, over the real service facade on a fresh
 SQLite database with the offline sample and no LLM key. In each round every chat sends one
-command at the same moment. The handling time of an update runs from the moment `getUpdates`
+command at the same moment: the same one (the rounds cycle through the commands), or with
+--mixed each chat a different one. The handling time of an update runs from the moment `getUpdates`
 hands it to the bot to the moment the server receives the bot's reply (both stamped with the
 system's monotonic clock, which the two processes share). One unmeasured warm-up round
 (/status from every chat) runs first. Telegram's overall limit of ~30 messages a second
@@ -96,25 +97,26 @@ def run_round(
     replies: Replies,
     delivered: dict[int, float],
     chat_ids: list[int],
-    command: str,
-) -> list[float]:
+    commands: dict[int, str],
+) -> dict[str, list[float]]:
+    """Every chat sends its command at once; the handling time of each reply, by command."""
     replies.refresh()
     before = {c: replies.count(c) for c in chat_ids}
-    sent = {c: telegram.send_text(c, command) for c in chat_ids}
-    latencies: list[float] = []
+    sent = {c: telegram.send_text(c, commands[c]) for c in chat_ids}
+    latencies: dict[str, list[float]] = {}
     pending = set(chat_ids)
     deadline = time.monotonic() + ROUND_TIMEOUT
     while pending:
         if time.monotonic() > deadline:
-            raise SystemExit(f"{len(pending)} chats got no reply to {command}")
+            raise SystemExit(f"{len(pending)} chats got no reply to {set(commands.values())}")
         time.sleep(0.02)
         replies.refresh()
         for chat in list(pending):
             if replies.count(chat) > before[chat]:
                 reply = replies.by_chat[chat][before[chat]]
                 if "something failed" in (reply.params.get("text") or ""):
-                    print(f"warning: {command} failed in chat {chat}", file=sys.stderr)
-                latencies.append(reply.at - delivered[sent[chat]])
+                    print(f"warning: {commands[chat]} failed in chat {chat}", file=sys.stderr)
+                latencies.setdefault(commands[chat], []).append(reply.at - delivered[sent[chat]])
                 pending.discard(chat)
     return latencies
 
@@ -196,6 +198,12 @@ def main() -> None:
         help="comma-separated commands the rounds cycle through (e.g. /help: the bot alone)",
     )
     parser.add_argument("--each-round", action="store_true", help="print every round's figures")
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="in each round the chats send different commands (chat i the i-th after the "
+        "round's), not all the same one",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -232,19 +240,26 @@ def main() -> None:
                     raise SystemExit("the bot did not start")
                 time.sleep(0.1)
             replies = Replies(telegram)
-            run_round(telegram, replies, delivered, chat_ids, "/status")  # warm-up
+            run_round(telegram, replies, delivered, chat_ids, dict.fromkeys(chat_ids, "/status"))
             latencies: dict[str, list[float]] = {}
             cpu_before = cpu_seconds(bot.pid)
             server_before = time.process_time()
             started = time.perf_counter()
             for index in range(args.rounds):
-                command = commands[index % len(commands)]
-                found = run_round(telegram, replies, delivered, chat_ids, command)
-                latencies.setdefault(command, []).extend(found)
+                if args.mixed:  # chat i sends command i + round: all commands in every round
+                    asked = {
+                        c: commands[(index + i) % len(commands)] for i, c in enumerate(chat_ids)
+                    }
+                else:
+                    asked = dict.fromkeys(chat_ids, commands[index % len(commands)])
+                found = run_round(telegram, replies, delivered, chat_ids, asked)
+                for command, values in found.items():
+                    latencies.setdefault(command, []).extend(values)
                 if args.each_round:
-                    ms = sorted(v * 1000 for v in found)
+                    ms = sorted(v * 1000 for values in found.values() for v in values)
+                    label = "mixed" if args.mixed else asked[chat_ids[0]]
                     print(
-                        f"round {index:3} {command:<12} min {ms[0]:6.1f}  "
+                        f"round {index:3} {label:<12} min {ms[0]:6.1f}  "
                         f"p50 {ms[len(ms) // 2]:6.1f}  max {ms[-1]:6.1f}"
                     )
             elapsed = time.perf_counter() - started
