@@ -18,7 +18,9 @@ a CPU profile of all its threads (the service's thread hops too; yappi is for pr
 not a dependency: `uv pip install --python .venv/bin/python yappi`; it slows the bot down
 several times), BENCH_GC_LOG=1 prints its garbage collections, --each-round the figures of
 every round, --commands another set of commands (`--commands /help`: the bot's own work, no
-database). The fake server's CPU is printed too: it runs in this process, not the bot's, but
+database). A speed probe (a fixed Python loop) runs before and after the rounds: this shared
+machine's speed changes by up to 2x from minute to minute, which moves every figure with it.
+The fake server's CPU is printed too: it runs in this process, not the bot's, but
 on a small machine it shares the cores with it.
 
 Target (issue 8): p99 < 100 ms.
@@ -83,6 +85,20 @@ class Replies:
 
     def count(self, chat: int) -> int:
         return len(self.by_chat.get(chat, []))
+
+
+def speed_probe() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (1M iterations), best of three: how fast the
+    shared machine runs Python right now. On the AVX2 host of 2026-11-24 a 10M-iteration loop
+    took 1.13 s, so about 113 ms here when nothing else slows it down."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.thread_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.thread_time() - started)
+    return best * 1000
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -242,6 +258,7 @@ def main() -> None:
             replies = Replies(telegram)
             run_round(telegram, replies, delivered, chat_ids, dict.fromkeys(chat_ids, "/status"))
             latencies: dict[str, list[float]] = {}
+            probe_before = speed_probe()
             cpu_before = cpu_seconds(bot.pid)
             server_before = time.process_time()
             started = time.perf_counter()
@@ -265,6 +282,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             user, system = (a - b for a, b in zip(cpu_seconds(bot.pid), cpu_before, strict=True))
             server_cpu = time.process_time() - server_before
+            probe_after = speed_probe()
         finally:
             bot.send_signal(signal.SIGTERM)
             bot.wait(timeout=30)
@@ -287,6 +305,10 @@ def main() -> None:
     print(
         f"fake server and this driver, CPU per update: {server_cpu * per_update:.2f} ms "
         "(another process; it shares the machine's cores with the bot)"
+    )
+    print(
+        f"machine speed probe (1M-iteration loop, CPU ms): {probe_before:.0f} before, "
+        f"{probe_after:.0f} after (higher is a slower minute; see speed_probe)"
     )
     methods: dict[str, int] = {}
     for call in telegram.calls:
