@@ -8,8 +8,9 @@ computed with scipy sparse matrices exactly as `LocalIndex` does (IDF ``ln(1 + (
 (df + 0.5))`` over chunks, BM25 saturation in the stored weights), chunks collapse to documents at
 their best chunk, and recall@1/5/10 and MRR are reported at document level, over the same evenly
 spaced summary lines as `bench/rag_retrieval.py --max-queries`. `default` is whatever
-`sparse.py` does now (at the encoder of the time it reproduced the `sparse` row of
-docs/benchmarks/rag.md section 1 exactly, 0.635); the other variants are ablations of it.
+`sparse.py` does now to a chunk's body (at the encoder of the time it reproduced the `sparse` row
+of docs/benchmarks/rag.md section 1 exactly, 0.635); the other variants are ablations of it. The
+title field of sparse v3 is not in this lab: `bench/rag_fusion_lab.py --ideas title` has it.
 """
 
 from __future__ import annotations
