@@ -127,15 +127,6 @@ def llm_call_by_id(session: Session, call_id: int) -> LLMCallRow | None:
     return session.get(LLMCallRow, call_id)
 
 
-def llm_calls_since(session: Session, since: datetime, *, until: datetime) -> list[LLMCallRow]:
-    statement = (
-        select(LLMCallRow)
-        .where(LLMCallRow.created_at >= since)
-        .where(LLMCallRow.created_at < until)
-    )
-    return list(session.exec(statement))
-
-
 _call = LLMCallRow.__table__  # type: ignore[attr-defined]
 _COST_BY_TASK = (
     core_select(
@@ -151,5 +142,5 @@ _COST_BY_TASK = (
 
 def cost_by_task(session: Session, since: datetime, *, until: datetime) -> list[Row[Any]]:
     """(task, calls, tokens, cost_usd) of the calls made in [since, until), one row per task,
-    summed by the database: `llm_calls_since` would load every call's request and response."""
+    summed by the database (loading the rows would load every call's request and response)."""
     return list(session.connection().execute(_COST_BY_TASK, {"since": since, "until": until}))
