@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orchestrator.analysis.forecast import BAR_LOOKBACK as FORECASTER_BAR_LOOKBACK
 from orchestrator.analysis.forecast import (
     QuantForecaster,
     forecaster_facts,
@@ -46,8 +47,9 @@ from orchestrator.workqueue import register_job_handler, register_worker_cleanup
 
 log = logging.getLogger(__name__)
 
-# Calendar days of bars fetched: 20 sessions of momentum plus room for holidays.
-BAR_LOOKBACK = timedelta(days=45)
+# Calendar days of bars fetched: 20 sessions of momentum plus room for holidays. The Forecaster's
+# weekly moves are computed from the same bars, so the span is at least what they need.
+BAR_LOOKBACK = max(timedelta(days=45), FORECASTER_BAR_LOOKBACK)
 # Sentiment looks at a week of news; items are classified once and cached, so re-reading is cheap.
 NEWS_WINDOW = timedelta(days=7)
 NEWS_LIMIT = 20
