@@ -20,6 +20,7 @@ from orchestrator.data import build_market_data
 from orchestrator.data.base import MarketData
 from orchestrator.events import EventBus, build_event_bus
 from orchestrator.llm import LLMClient, build_llm
+from orchestrator.shared_reads import SharedReads
 from orchestrator.store.db import get_engine
 from orchestrator.trading import build_broker
 from orchestrator.trading.broker import Broker
@@ -38,6 +39,7 @@ class Runtime:
     work_queue: Any = None  # per-ticker analysis queue (Redis Streams) when ANALYSIS_WORKERS
     forecaster: Any = None  # the quantitative forecaster, created on first use
     notes: list[str] = field(default_factory=list)  # what was degraded at start, said plainly
+    reads: SharedReads = field(default_factory=SharedReads)  # the views' reads, one per burst
 
     async def close(self) -> None:
         if self.broker is not None:

@@ -23,7 +23,7 @@ from orchestrator.cycle import run_cycle
 from orchestrator.cycle_record import CycleRecord
 from orchestrator.data.offline import sample_end_as_of
 from orchestrator.decision import DEFAULT_WEIGHTS
-from orchestrator.domain import EXCHANGE_TZ, Order
+from orchestrator.domain import EXCHANGE_TZ
 from orchestrator.errors import ConfigError, NotFoundError
 from orchestrator.events import EventBus
 from orchestrator.feedback import hit_rates
@@ -141,7 +141,7 @@ class Orchestrator:
     async def status(self, next_cycle_at: datetime | None = None) -> StatusView:
         if next_cycle_at is None and self.next_cycle is not None:
             next_cycle_at = self.next_cycle()
-        state, last, pending = await asyncio.to_thread(self._status_facts)
+        state, last, pending = await self.runtime.reads.run("status", self._status_facts)
         regime = (last[0].record or {}).get("regime", "") if last else ""
         return StatusView(
             mode=self.mode,
@@ -173,8 +173,8 @@ class Orchestrator:
 
     async def performance(self) -> PerformanceView:
         now = self.now()
-        snapshot, (window, outcomes, orders) = await trading_service.read_with_snapshot(
-            self.runtime, now, lambda session: self._performance_facts(session, now)
+        snapshot, (window, outcomes, trades) = await trading_service.read_with_snapshot(
+            self.runtime, now, "performance", lambda session: self._performance_facts(session, now)
         )
         pnl = trading_service.pnl_view(PERFORMANCE_DAYS, now, snapshot.equity, window)
         equity = [point.equity for point in pnl.points] or [pnl.end_equity]
@@ -186,7 +186,7 @@ class Orchestrator:
         return PerformanceView(
             total_return_pct=round(pnl.change_pct, 2),
             max_drawdown_pct=round(100 * drawdown, 2),
-            trades=sum(1 for o in orders if o.filled_quantity),
+            trades=trades,
             decisions_evaluated=len(outcomes),
             hit_rate_pct=round(100 * sum(o.hit for o in outcomes) / len(outcomes), 1)
             if outcomes
@@ -316,11 +316,11 @@ class Orchestrator:
         return summary_view(await self.run_cycle(requested_by=str(requested_by)))
 
     async def history(self, n: int = 10) -> list[CycleSummary]:
-        return _summaries(await asyncio.to_thread(self._cycles, n))
+        return list(await self.runtime.reads.run(("history", n), lambda: self._summaries(n)))
 
     async def cost(self) -> CostView:
-        today, rows = await asyncio.to_thread(self._cost_facts, self.now())
-        return today.model_copy(update={"per_cycle": tuple(_summaries(rows))})
+        now = self.now()
+        return await self.runtime.reads.run("cost", lambda: self._cost_facts(now))
 
     async def lessons(self, n: int = 10) -> list[LessonView]:
         def load() -> list[LessonView]:
@@ -396,9 +396,10 @@ class Orchestrator:
         )
 
     # --- helpers -----------------------------------------------------------------------------
-    def _cycles(self, n: int) -> list[Row[Any]]:
+    def _summaries(self, n: int) -> list[CycleSummary]:
         with session_scope(self.runtime.engine) as session:
-            return cycle_store.read_latest_cycles(session, n)
+            rows = cycle_store.read_latest_cycles(session, n)
+        return _summaries(rows)
 
     # One thread hop and one session per facade call: each hop costs 0.15-0.35 ms of CPU, as
     # much as a query, and 50 chats at once wait on all of them (docs/benchmarks/bot.md).
@@ -413,20 +414,22 @@ class Orchestrator:
 
     def _performance_facts(
         self, session: Session, now: datetime
-    ) -> tuple[trading_service.EquityWindow, list[feedback_store.DecisionOutcomeRow], list[Order]]:
+    ) -> tuple[trading_service.EquityWindow, list[feedback_store.DecisionOutcomeRow], int]:
+        """The equity window, the evaluated decisions and the number of trades (orders with a
+        fill), counted here so a shared read does it once for every chat asking."""
         broker = self.runtime.broker.name
+        orders = trading_store.read_recent_orders(session, broker, ALL_ORDERS)
         return (
             trading_service.equity_window(session, broker, PERFORMANCE_DAYS, now),
             feedback_store.outcomes(session),
-            trading_store.read_recent_orders(session, broker, ALL_ORDERS),
+            sum(1 for order in orders if order.filled_quantity),
         )
 
-    def _cost_facts(self, now: datetime) -> tuple[CostView, list[Row[Any]]]:
+    def _cost_facts(self, now: datetime) -> CostView:
         with session_scope(self.runtime.engine) as session:
-            return (
-                llm_service.cost_today_in(session, now),
-                cycle_store.read_latest_cycles(session, COST_CYCLES),
-            )
+            today = llm_service.cost_today_in(session, now)
+            rows = cycle_store.read_latest_cycles(session, COST_CYCLES)
+        return today.model_copy(update={"per_cycle": tuple(_summaries(rows))})
 
     def _highlights(self, symbol: str, as_of: datetime) -> tuple[EvidenceView, ...]:
         return tuple(

@@ -11,7 +11,7 @@ only for approvals and switches) is checked by each face before it calls here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -61,17 +61,30 @@ async def _db(runtime: Runtime, work: Callable[[Any], T]) -> T:
     return await asyncio.to_thread(run)
 
 
+async def shared_read(runtime: Runtime, key: Hashable, work: Callable[[Any], T]) -> T:
+    """`work(session)`, a read for a view, in a thread inside one transaction; identical
+    requests (same `key`) that arrive before it starts share it (`orchestrator.shared_reads`).
+    The result is shared: do not change it."""
+
+    def run() -> T:
+        with session_scope(runtime.engine) as session:
+            return work(session)
+
+    return await runtime.reads.run(key, run)
+
+
 async def read_with_snapshot(
-    runtime: Runtime, now: datetime, work: Callable[[Any], T]
+    runtime: Runtime, now: datetime, key: Hashable, work: Callable[[Any], T]
 ) -> tuple[PortfolioSnapshot, T]:
-    """The broker's snapshot (at `now`) and `work(session)`, a read. A broker whose book is in
-    this database (the simulator) is read in the same thread hop and session: each hop and
-    session costs a bot command about 0.1-0.2 ms of CPU (docs/benchmarks/bot.md)."""
+    """The broker's snapshot (at `now`) and `work(session)`, a read shared as `shared_read`
+    shares it. A broker whose book is in this database (the simulator) is read in the same
+    thread hop and session: each hop and session costs a bot command about 0.1-0.2 ms of CPU
+    (docs/benchmarks/bot.md)."""
     broker = runtime.broker
     if isinstance(broker, BookInDatabase):
-        return await _db(runtime, lambda s: (broker.snapshot_in(s, now), work(s)))
+        return await shared_read(runtime, key, lambda s: (broker.snapshot_in(s, now), work(s)))
     snapshot = await broker.snapshot()
-    return snapshot, await _db(runtime, work)
+    return snapshot, await shared_read(runtime, key, work)
 
 
 def approval_view(row: store.ApprovalRow | Row[Any]) -> ApprovalView:
@@ -100,7 +113,10 @@ def order_view(order: Order) -> OrderView:
 
 async def pending_approvals(runtime: Runtime) -> list[ApprovalView]:
     """Approvals still waiting (oldest first), expired ones included until `expire_due` runs."""
-    return await _db(runtime, lambda s: [approval_view(r) for r in store.read_pending_approvals(s)])
+    views = await shared_read(
+        runtime, "pending", lambda s: [approval_view(r) for r in store.read_pending_approvals(s)]
+    )
+    return list(views)
 
 
 async def recent_approvals(runtime: Runtime, limit: int = 20) -> list[ApprovalView]:
@@ -417,7 +433,11 @@ async def set_kill_switch(
 
 
 async def portfolio(runtime: Runtime) -> PortfolioView:
-    snapshot = await runtime.broker.snapshot()
+    broker, now = runtime.broker, runtime.clock.now()
+    if isinstance(broker, BookInDatabase):
+        snapshot = await shared_read(runtime, "portfolio", lambda s: broker.snapshot_in(s, now))
+    else:
+        snapshot = await broker.snapshot()
     equity = snapshot.equity
     positions = tuple(
         PositionView(
@@ -446,7 +466,9 @@ async def portfolio(runtime: Runtime) -> PortfolioView:
 async def orders(runtime: Runtime, limit: int = 20) -> list[OrderView]:
     """The most recent orders of this broker, newest first."""
     name = runtime.broker.name
-    found = await _db(runtime, lambda s: store.read_recent_orders(s, name, limit))
+    found = await shared_read(
+        runtime, ("orders", limit), lambda s: store.read_recent_orders(s, name, limit)
+    )
     return [order_view(order) for order in found]
 
 
@@ -462,7 +484,7 @@ async def pnl(runtime: Runtime, days: int) -> PnlView:
     now = runtime.clock.now()
     name = runtime.broker.name
     snapshot, window = await read_with_snapshot(
-        runtime, now, lambda s: equity_window(s, name, days, now)
+        runtime, now, ("pnl", days), lambda s: equity_window(s, name, days, now)
     )
     return pnl_view(days, now, snapshot.equity, window)
 
@@ -504,7 +526,9 @@ def pnl_view(days: int, now: datetime, equity_now: float, window: EquityWindow) 
 async def risk_view(runtime: Runtime) -> RiskView:
     settings = runtime.settings
     now = runtime.clock.now()
-    snapshot, state = await read_with_snapshot(runtime, now, lambda s: trading_state_in(s, now))
+    snapshot, state = await read_with_snapshot(
+        runtime, now, "risk", lambda s: trading_state_in(s, now)
+    )
     day_pl = None
     if state.day_start_equity:
         day_pl = round(100 * (snapshot.equity / state.day_start_equity - 1), 2)

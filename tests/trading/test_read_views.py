@@ -4,6 +4,7 @@ timestamps stay tz-aware, a missing row means "nothing yet", and sums match the 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -142,3 +143,43 @@ async def test_portfolio_orders_and_status_read_what_a_cycle_left(engine: Engine
     assert portfolio.cash == pytest.approx(100_000 - 10 * 199 * 1.0005 - 1, abs=0.01)
     (summary,) = await facade.history(n=5)
     assert summary.cycle_id == record.cycle_id
+
+
+async def test_chats_asking_at_once_get_what_one_chat_alone_gets(engine: Engine) -> None:
+    """Fifty chats sending the same commands together share reads (orchestrator.shared_reads):
+    each still gets the whole answer, and a fill before the next burst shows in all of it."""
+    clock = FixedClock(ny(3, 15))
+    runtime = await make_runtime(engine, clock, approval_policy="confirm_all")
+    record = cycle(engine, clock.now(), regime="calm")
+    await process_decision(runtime, decision(buy()), record, holdings={}, as_of=clock.now())
+    runtime.llm = SimpleNamespace(label="offline")
+    facade = Orchestrator(runtime)
+
+    async def burst() -> list[list[object]]:
+        asks = [
+            facade.status,
+            facade.portfolio,
+            facade.orders,
+            facade.pending_approvals,
+            lambda: facade.pnl(7),
+            facade.risk_view,
+            facade.performance,
+            lambda: facade.history(5),
+            facade.cost,
+        ]
+        answers = await asyncio.gather(*(ask() for ask in asks for _ in range(50)))
+        return [answers[i : i + 50] for i in range(0, len(answers), 50)]
+
+    for same in await burst():
+        assert all(answer == same[0] for answer in same)
+    alone = await facade.pending_approvals()
+    assert [a.symbol for a in alone] == ["AAPL"]
+
+    await facade.approve(alone[0].id, "42")
+    clock.advance_to(ny(4, 16, 30))
+    await runtime.broker.sync()
+    status, portfolio, orders, pending = (answers[0] for answers in (await burst())[:4])
+    assert status.pending_approvals == 0 and pending == []
+    assert [(p.symbol, p.quantity) for p in portfolio.positions] == [("AAPL", 10)]
+    assert [(o.symbol, o.status) for o in orders] == [("AAPL", "filled")]
+    assert runtime.reads.waiting == 0
