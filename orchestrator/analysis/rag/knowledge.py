@@ -20,7 +20,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -69,6 +70,24 @@ class IngestReport:
     @property
     def chunks_per_second(self) -> float:
         return self.chunks / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Group:
+    """New documents to ingest together, and how many input documents they stand for."""
+
+    entries: list[tuple[SourceDocument, str, bool]] = field(default_factory=list)
+    documents: int = 0  # input documents consumed, skipped ones included
+    skipped: int = 0
+
+
+@dataclass
+class _Embedded:
+    """A group chunked into nodes with their dense vectors, ready to be written."""
+
+    group: _Group
+    nodes: list[Any]
+    counts: dict[str, int]  # chunks per document (content hash)
 
 
 def _timestamp(moment: datetime) -> float:
@@ -125,69 +144,65 @@ class KnowledgeBase:
 
         Setting `stop` (from another thread, e.g. on Ctrl-C) ends the run after the group being
         written, with `report.interrupted` set; running again resumes where it stopped.
+
+        Two groups are in flight: while one thread writes group N (sparse vectors, Qdrant, the
+        local mirror), this one chunks and embeds group N+1 (onnxruntime releases the GIL). The
+        registry is only touched from this thread, in order: a group's rows become "partial"
+        just before its write starts and "complete" once it has finished.
         """
         report = IngestReport()
         started = time.perf_counter()
-        for group in self._groups(documents, report):
-            self._write_group(group, report)
-            if on_progress is not None:
-                on_progress(report.documents, report.chunks)
-            if stop is not None and stop.is_set():
-                report.interrupted = True
-                break
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-writer")
+        pending: tuple[Future[None], _Embedded] | None = None
+        try:
+            for group in self._groups(documents):
+                embedded = self._embed(group)
+                if pending is not None:
+                    self._finish(*pending, report, on_progress)
+                    pending = None
+                    if stop is not None and stop.is_set():
+                        report.interrupted = True  # `embedded` is dropped: nothing begun yet
+                        break
+                self._begin(embedded)
+                pending = writer.submit(self._write, embedded), embedded
+            if pending is not None:
+                self._finish(*pending, report, on_progress)
+                report.interrupted = stop is not None and stop.is_set()
+        finally:
+            writer.shutdown(wait=True)  # a failed run still lets the write under way end
         report.seconds = time.perf_counter() - started
         return report
 
-    def _groups(
-        self, documents: Iterable[SourceDocument], report: IngestReport
-    ) -> Iterator[list[tuple[SourceDocument, str, bool]]]:
-        group: list[tuple[SourceDocument, str, bool]] = []
+    def _groups(self, documents: Iterable[SourceDocument]) -> Iterator[_Group]:
+        group = _Group()
         words = 0
         seen: set[str] = set()
         for document in documents:
-            report.documents += 1
+            group.documents += 1
             digest = document.content_hash
             with session_scope(self.engine) as session:
                 known = registry.find_document(session, self.collection, digest)
             if digest in seen or (known is not None and known.status == registry.COMPLETE):
-                report.skipped += 1
+                group.skipped += 1
                 continue
             seen.add(digest)
-            group.append((document, digest, known is not None))
+            group.entries.append((document, digest, known is not None))
             words += len(document.text.split())
             if words >= GROUP_CHUNKS * 200:
                 yield group
-                group, words = [], 0
-        if group:
+                group, words = _Group(), 0
+        if group.documents:
             yield group
 
-    def _write_group(
-        self, group: list[tuple[SourceDocument, str, bool]], report: IngestReport
-    ) -> None:
+    def _embed(self, group: _Group) -> _Embedded:
+        """Chunk a group into llama-index nodes and give them their dense vectors."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-        with session_scope(self.engine) as session:
-            for document, digest, _ in group:
-                registry.begin_document(
-                    session,
-                    self.collection,
-                    digest,
-                    source=document.source,
-                    title=document.title,
-                    doc_type=document.doc_type,
-                    tickers=document.tickers,
-                    published_at=document.published_at,
-                )
-        for _, digest, partial in group:
-            if partial:  # an interrupted run left some chunks: start this document clean
-                self.store.delete_document(digest)
         nodes: list[Any] = []
         counts: dict[str, int] = {}
-        for document, digest, partial in group:
+        for document, digest, _ in group.entries:
             chunks = chunk_text(document.text)
             counts[digest] = len(chunks)
-            report.added += 1
-            report.redone += int(partial)
             metadata = {
                 "tickers": list(document.tickers),
                 "doc_type": document.doc_type,
@@ -214,11 +229,48 @@ class KnowledgeBase:
             vectors = self.embedder.embed_documents([node.text for node in nodes])
             for node, vector in zip(nodes, vectors, strict=True):
                 node.embedding = vector.tolist()
-            self.store.add_nodes(nodes)
-        report.chunks += len(nodes)
+        return _Embedded(group, nodes, counts)
+
+    def _begin(self, embedded: _Embedded) -> None:
         with session_scope(self.engine) as session:
-            for digest, count in counts.items():
+            for document, digest, _ in embedded.group.entries:
+                registry.begin_document(
+                    session,
+                    self.collection,
+                    digest,
+                    source=document.source,
+                    title=document.title,
+                    doc_type=document.doc_type,
+                    tickers=document.tickers,
+                    published_at=document.published_at,
+                )
+
+    def _write(self, embedded: _Embedded) -> None:
+        """The writer thread's part: clear what an interrupted run left, store the nodes."""
+        for _, digest, partial in embedded.group.entries:
+            if partial:  # an interrupted run left some chunks: start this document clean
+                self.store.delete_document(digest)
+        self.store.add_nodes(embedded.nodes)
+
+    def _finish(
+        self,
+        written: Future[None],
+        embedded: _Embedded,
+        report: IngestReport,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        written.result()  # re-raises the writer's error here
+        with session_scope(self.engine) as session:
+            for digest, count in embedded.counts.items():
                 registry.complete_document(session, self.collection, digest, count)
+        group = embedded.group
+        report.documents += group.documents
+        report.skipped += group.skipped
+        report.added += len(group.entries)
+        report.redone += sum(partial for _, _, partial in group.entries)
+        report.chunks += len(embedded.nodes)
+        if on_progress is not None:
+            on_progress(report.documents, report.chunks)
 
     # --- search ------------------------------------------------------------------------------
     def search(

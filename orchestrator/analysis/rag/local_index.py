@@ -97,10 +97,12 @@ class LocalIndex:
         self._deleted.append(False)
         for ticker in tickers:
             self._tickers.setdefault(ticker.upper(), []).append(row)
-        for index, value in zip(sparse_indices, sparse_values, strict=True):
-            self._rows.append(row)
-            self._cols.append(self._vocab.setdefault(int(index), len(self._vocab)))
-            self._vals.append(float(value))
+        if len(sparse_indices) != len(sparse_values):
+            raise ValueError("sparse indices and values differ in length")
+        vocab = self._vocab  # ~200 entries a chunk: list builders, not appends one by one
+        self._rows.extend([row] * len(sparse_indices))
+        self._cols.extend([vocab.setdefault(int(index), len(vocab)) for index in sparse_indices])
+        self._vals.extend(map(float, sparse_values))
         self._csc = None
         self._arrays = None
 
