@@ -4,7 +4,9 @@
 
 Variants of MiniLM through fastembed: fp32 or int8 (MatMul weights, per channel, see
 `embeddings.quantise_model`), maximum sequence length 256/128/96/64 word pieces, onnxruntime
-threads (default = all cores, or 1). For each:
+threads per batch and batches encoded at once (the product's default: one thread each, one
+batch per core; "threads=all" is onnxruntime's own pool over every core, one batch at a time).
+For each:
 
 1. encoder speed: the same ~200-word chunks (from the first `--docs` ECTSum transcripts) embedded
    in `--rounds` interleaved rounds; the best round counts, since this machine is shared and
@@ -35,15 +37,18 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_FILE = SHARED / "data/transcripts/ectsum_train.jsonl.gz"
 DEFAULT_MODEL = SHARED / "models/all-MiniLM-L6-v2-onnx"
 NAME = "sentence-transformers/all-MiniLM-L6-v2"
-# (int8, max tokens, threads); the product default is (True, 128, None).
-VARIANTS = [
-    (False, 256, None),
-    (False, 128, None),
-    (True, 256, None),
-    (True, 128, None),
-    (True, 128, 1),
-    (True, 96, None),
-    (True, 64, None),
+# (int8, max tokens, onnxruntime threads per batch, batches at once); None: one per core.
+# The product default is (True, 64, 1, None).
+Variant = tuple[bool, int, int | None, int | None]
+VARIANTS: list[Variant] = [
+    (False, 256, None, 1),
+    (False, 128, None, 1),
+    (True, 256, None, 1),
+    (True, 128, None, 1),
+    (True, 128, 1, 1),
+    (True, 96, None, 1),
+    (True, 64, None, 1),
+    (True, 64, 1, None),
 ]
 
 
@@ -58,16 +63,17 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="",
-        help="subset, e.g. int8:128,int8:96:1 (precision:tokens[:threads])",
+        help="subset, e.g. int8:64,int8:64:all:1 (precision:tokens[:threads[:batches at "
+        "once]], 'all' = onnxruntime's default; the default is 1 thread, a batch per core)",
     )
     args = parser.parse_args()
     variants = VARIANTS
     if args.variants:
         variants = []
         for item in args.variants.split(","):
-            parts = item.split(":")
-            threads = int(parts[2]) if len(parts) > 2 else None
-            variants.append((parts[0] == "int8", int(parts[1]), threads))
+            parts = [*item.split(":"), "1", "all"][:4]
+            threads, workers = (None if p == "all" else int(p) for p in parts[2:])
+            variants.append((parts[0] == "int8", int(parts[1]), threads, workers))
     records = list(read_ectsum(args.file, limit=args.docs))
     texts = [c.text for r in records for c in chunk_text(r.document.text)][: args.speed_chunks]
     words = sum(len(t.split()) for t in texts) / len(texts)
@@ -82,11 +88,12 @@ def main() -> None:
                 int8=v[0],
                 max_tokens=v[1],
                 threads=v[2],
+                workers=v[3],
             )
             for v in variants
         }
-        best: dict[tuple[bool, int, int | None], float] = {}
-        cpu_rate: dict[tuple[bool, int, int | None], float] = {}
+        best: dict[Variant, float] = {}
+        cpu_rate: dict[Variant, float] = {}
         for _ in range(args.rounds):
             for variant, encoder in encoders.items():
                 encoder.embed_documents(texts[:16])  # warm up
@@ -102,7 +109,7 @@ def main() -> None:
         for variant, encoder in encoders.items():
             row = {
                 "variant": f"{'int8' if variant[0] else 'fp32'} t{variant[1]} "
-                f"threads={variant[2] or 'all'}",
+                f"threads={variant[2] or 'all'} batches={variant[3] or 'all'}",
                 "encoder": best[variant],
                 "per_cpu_s": cpu_rate[variant],
                 "ratio": cpu_rate[variant] / cpu_rate[variants[0]],
