@@ -25,14 +25,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy.engine import Engine
 
-from orchestrator.analysis.rag.chunking import chunk_text
+from orchestrator.analysis.rag.chunking import Chunk, chunk_text
 from orchestrator.analysis.rag.embeddings import Embedder, build_embedder, llama_embedding
 from orchestrator.analysis.rag.fusion import DEFAULT_ALPHA, FusionMethod
 from orchestrator.analysis.rag.ingest import SourceDocument
 from orchestrator.analysis.rag.local_index import MirrorFilter
-from orchestrator.analysis.rag.store import KnowledgeStore, close_location, open_store
+from orchestrator.analysis.rag.store import (
+    KnowledgeStore,
+    close_location,
+    collection_name,
+    open_store,
+)
 from orchestrator.config import Settings
 from orchestrator.store import knowledge as registry
 from orchestrator.store.db import session_scope
@@ -83,11 +89,46 @@ class _Group:
 
 @dataclass
 class _Embedded:
-    """A group chunked into nodes with their dense vectors, ready to be written."""
+    """A group's chunks (a list per document) and their dense vectors, in order."""
 
     group: _Group
-    nodes: list[Any]
-    counts: dict[str, int]  # chunks per document (content hash)
+    chunks: list[list[Chunk]]
+    vectors: np.ndarray | None  # None when the group has no chunk
+
+
+def _nodes(embedded: _Embedded) -> list[Any]:
+    """llama-index `TextNode`s of an embedded group, point ids deterministic (a redo
+    overwrites rather than duplicates)."""
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    nodes: list[Any] = []
+    for (document, digest, _), chunks in zip(embedded.group.entries, embedded.chunks, strict=True):
+        metadata = {
+            "tickers": list(document.tickers),
+            "doc_type": document.doc_type,
+            "published_at": document.published_at.astimezone(UTC).isoformat(),
+            "published_ts": _timestamp(document.published_at),
+            "source": document.source,
+            "title": document.title,
+        }
+        for chunk in chunks:
+            meta = dict(metadata, section=chunk.section, chunk=chunk.index)
+            nodes.append(
+                TextNode(
+                    id_=str(uuid.uuid5(_NAMESPACE, f"{digest}:{chunk.index}")),
+                    text=chunk.text,
+                    metadata=meta,
+                    # Metadata stays out of the embedded and sparse text: titles and dates
+                    # would otherwise dominate short chunks.
+                    excluded_embed_metadata_keys=list(meta),
+                    excluded_llm_metadata_keys=list(meta),
+                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=digest)},
+                )
+            )
+    if embedded.vectors is not None:
+        for node, vector in zip(nodes, embedded.vectors, strict=True):
+            node.embedding = vector.tolist()
+    return nodes
 
 
 def _timestamp(moment: datetime) -> float:
@@ -126,7 +167,8 @@ class KnowledgeBase:
 
     @property
     def collection(self) -> str:
-        return self.store.collection
+        """The collection's name (known without opening Qdrant, which takes a second or two)."""
+        return collection_name(self.embedder.identity)
 
     def close(self) -> None:
         """Release the Qdrant client of this location (local storage: its folder lock)."""
@@ -145,14 +187,18 @@ class KnowledgeBase:
         Setting `stop` (from another thread, e.g. on Ctrl-C) ends the run after the group being
         written, with `report.interrupted` set; running again resumes where it stopped.
 
-        Two groups are in flight: while one thread writes group N (sparse vectors, Qdrant, the
-        local mirror), this one chunks and embeds group N+1 (onnxruntime releases the GIL). The
-        registry is only touched from this thread, in order: a group's rows become "partial"
-        just before its write starts and "complete" once it has finished.
+        Two groups are in flight: while a writer thread stores group N (llama-index nodes, sparse
+        vectors, Qdrant, the local mirror), this one chunks and embeds group N+1 (onnxruntime
+        releases the GIL); the writer also opens the store (imports, Qdrant, mirror) while the
+        first group is embedded. The registry is only touched from this thread, in order: a
+        group's rows become "partial" just before its write starts and "complete" once it has
+        finished.
         """
         report = IngestReport()
         started = time.perf_counter()
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-writer")
+        # Opened while the first group is embedded; a failure here shows again in the first write.
+        writer.submit(lambda: self.store)
         pending: tuple[Future[None], _Embedded] | None = None
         try:
             for group in self._groups(documents):
@@ -195,41 +241,12 @@ class KnowledgeBase:
             yield group
 
     def _embed(self, group: _Group) -> _Embedded:
-        """Chunk a group into llama-index nodes and give them their dense vectors."""
-        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-
-        nodes: list[Any] = []
-        counts: dict[str, int] = {}
-        for document, digest, _ in group.entries:
-            chunks = chunk_text(document.text)
-            counts[digest] = len(chunks)
-            metadata = {
-                "tickers": list(document.tickers),
-                "doc_type": document.doc_type,
-                "published_at": document.published_at.astimezone(UTC).isoformat(),
-                "published_ts": _timestamp(document.published_at),
-                "source": document.source,
-                "title": document.title,
-            }
-            for chunk in chunks:
-                meta = dict(metadata, section=chunk.section, chunk=chunk.index)
-                nodes.append(
-                    TextNode(
-                        id_=str(uuid.uuid5(_NAMESPACE, f"{digest}:{chunk.index}")),
-                        text=chunk.text,
-                        metadata=meta,
-                        # Metadata stays out of the embedded and sparse text: titles and dates
-                        # would otherwise dominate short chunks.
-                        excluded_embed_metadata_keys=list(meta),
-                        excluded_llm_metadata_keys=list(meta),
-                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=digest)},
-                    )
-                )
-        if nodes:
-            vectors = self.embedder.embed_documents([node.text for node in nodes])
-            for node, vector in zip(nodes, vectors, strict=True):
-                node.embedding = vector.tolist()
-        return _Embedded(group, nodes, counts)
+        """Chunk a group's documents and embed the chunks (no llama-index here: its import and
+        node objects belong to the writer thread)."""
+        chunks = [chunk_text(document.text) for document, _, _ in group.entries]
+        texts = [chunk.text for document_chunks in chunks for chunk in document_chunks]
+        vectors = self.embedder.embed_documents(texts) if texts else None
+        return _Embedded(group, chunks, vectors)
 
     def _begin(self, embedded: _Embedded) -> None:
         with session_scope(self.engine) as session:
@@ -250,7 +267,7 @@ class KnowledgeBase:
         for _, digest, partial in embedded.group.entries:
             if partial:  # an interrupted run left some chunks: start this document clean
                 self.store.delete_document(digest)
-        self.store.add_nodes(embedded.nodes)
+        self.store.add_nodes(_nodes(embedded))
 
     def _finish(
         self,
@@ -260,15 +277,15 @@ class KnowledgeBase:
         on_progress: Callable[[int, int], None] | None,
     ) -> None:
         written.result()  # re-raises the writer's error here
-        with session_scope(self.engine) as session:
-            for digest, count in embedded.counts.items():
-                registry.complete_document(session, self.collection, digest, count)
         group = embedded.group
+        with session_scope(self.engine) as session:
+            for (_, digest, _), chunks in zip(group.entries, embedded.chunks, strict=True):
+                registry.complete_document(session, self.collection, digest, len(chunks))
         report.documents += group.documents
         report.skipped += group.skipped
         report.added += len(group.entries)
         report.redone += sum(partial for _, _, partial in group.entries)
-        report.chunks += len(embedded.nodes)
+        report.chunks += sum(len(chunks) for chunks in embedded.chunks)
         if on_progress is not None:
             on_progress(report.documents, report.chunks)
 

@@ -384,12 +384,17 @@ def _distinct_texts(nodes: list[Any]) -> list[list[Any]]:
     return batches
 
 
-def open_store(settings: Settings, identity: str, dim: int, embed_model: Any) -> KnowledgeStore:
-    """The shared `KnowledgeStore` for this Qdrant location and embedder identity."""
+def collection_name(identity: str) -> str:
+    """The collection of an embedder identity under today's sparse token rules."""
     # The sparse encoder's version is part of the name: vectors written under older token rules
     # would silently mis-score against today's queries, so such a collection is left as it was
     # and documents are ingested afresh into the new one (the registry is per collection).
-    key = (_location(settings), f"kb_{identity}-sparse{SPARSE_VERSION}")
+    return f"kb_{identity}-sparse{SPARSE_VERSION}"
+
+
+def open_store(settings: Settings, identity: str, dim: int, embed_model: Any) -> KnowledgeStore:
+    """The shared `KnowledgeStore` for this Qdrant location and embedder identity."""
+    key = (_location(settings), collection_name(identity))
     with _lock:
         store = _stores.get(key)
         if store is None:
@@ -406,6 +411,7 @@ __all__ = [
     "StoredHit",
     "close_all",
     "close_location",
+    "collection_name",
     "open_store",
     "qdrant_client_for",
 ]
