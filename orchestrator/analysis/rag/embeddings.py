@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 # 64 word pieces: the length that clears 100 chunks/s on two cores (x2.6 over 128) with no
 # measured loss of hybrid recall (docs/benchmarks/rag.md); EMBED_MODEL_PATH users keep this too.
 DEFAULT_MAX_TOKENS = 64
-# fastembed's own batching; 16 measured fastest on 2 cores (bigger batches pay more padding).
-FASTEMBED_BATCH = 16
+# Texts per onnxruntime run. With one thread a run and a run per core, 8 beat 16 and 32 on two
+# cores (a group's last runs leave a core idle for less time); 4 was no faster than 8.
+FASTEMBED_BATCH = 8
 
 
 class Embedder(Protocol):
