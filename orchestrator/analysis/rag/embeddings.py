@@ -14,8 +14,9 @@
 * batches run side by side, each on one onnxruntime thread (`workers`, default one per core),
   rather than one batch at a time on a pool of all cores: onnxruntime's pool spins while it
   waits for its slowest thread, so when the ingest's writer thread or another process takes a
-  core the whole batch stalls. Measured on two cores at load ~5 (other work on both cores):
-  the whole ingest 62 against 39 chunks/s (docs/benchmarks/rag.md). Vectors are identical.
+  core the whole batch stalls. Whole ingest on two cores (docs/benchmarks/rag.md, with the
+  writer thread of `knowledge.py`): 102-107 against 85 chunks/s quiet, 52-83 against 37-43 with
+  another job on one core. Vectors are identical.
 
 Each variant has its own `identity` (model, dimension, int8, max tokens) so a collection never
 mixes vectors from different encoders.
