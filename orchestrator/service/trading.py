@@ -51,26 +51,26 @@ from orchestrator.trading.risk import regime_scale_from_settings
 T = TypeVar("T")
 
 
-async def _db(runtime: Runtime, work: Callable[[Any], T]) -> T:
-    """Run `work(session)` in a thread inside one transaction."""
+def _in_session(runtime: Runtime, work: Callable[[Any], T]) -> Callable[[], T]:
+    """`work(session)` inside one transaction, as a blocking call for a thread."""
 
     def run() -> T:
         with session_scope(runtime.engine) as session:
             return work(session)
 
-    return await asyncio.to_thread(run)
+    return run
+
+
+async def _db(runtime: Runtime, work: Callable[[Any], T]) -> T:
+    """Run `work(session)` in a thread inside one transaction."""
+    return await asyncio.to_thread(_in_session(runtime, work))
 
 
 async def shared_read(runtime: Runtime, key: Hashable, work: Callable[[Any], T]) -> T:
     """`work(session)`, a read for a view, in a thread inside one transaction; identical
     requests (same `key`) that arrive before it starts share it (`orchestrator.shared_reads`).
     The result is shared: do not change it."""
-
-    def run() -> T:
-        with session_scope(runtime.engine) as session:
-            return work(session)
-
-    return await runtime.reads.run(key, run)
+    return await runtime.reads.run(key, _in_session(runtime, work))
 
 
 async def read_with_snapshot(
