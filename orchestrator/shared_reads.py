@@ -26,7 +26,8 @@ class SharedReads:
 
     async def run(self, key: Hashable, read: Callable[[], T]) -> T:
         waiting = self._waiting.get(key)
-        if waiting is None:
+        # A read left waiting by a loop that has ended (a test, a restarted console) never ends.
+        if waiting is None or waiting.get_loop() is not asyncio.get_running_loop():
             waiting = asyncio.ensure_future(asyncio.to_thread(self._start, key, read))
             waiting.add_done_callback(lambda done: self._forget(key, done))
             self._waiting[key] = waiting

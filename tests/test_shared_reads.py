@@ -104,3 +104,30 @@ async def test_one_chat_giving_up_does_not_cancel_the_others(
     assert await patient == "fine"
     with pytest.raises(asyncio.CancelledError):
         await impatient
+
+
+def test_a_read_left_waiting_by_an_ended_loop_does_not_block_the_next_loop() -> None:
+    reads = SharedReads()
+    pool = ThreadPoolExecutor(1)
+    release = threading.Event()
+
+    async def ask_and_leave() -> None:
+        asyncio.get_running_loop().set_default_executor(pool)
+        asyncio.get_running_loop().run_in_executor(pool, release.wait)
+        asyncio.ensure_future(reads.run("status", lambda: "old"))
+        await asyncio.sleep(0.01)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(ask_and_leave())  # ends with the read still queued
+    assert reads.waiting == 1
+
+    async def ask_again() -> str:
+        return await asyncio.wait_for(reads.run("status", lambda: "new"), timeout=5)
+
+    try:
+        assert asyncio.run(ask_again()) == "new"  # its own read, on its own loop
+    finally:
+        release.set()  # let the first loop's read finish, then close that loop cleanly
+        loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop)))
+        pool.shutdown(wait=True)
+        loop.close()
