@@ -381,7 +381,7 @@ def role_tokenize(
         if eps and "eps" in low:
             low = re.sub(r"\beps\b", "eps earnings share", low)
         raw = product._TOKEN.findall(low)
-        tokens = _sentence_tokens(raw)
+        tokens = product.tokens_of_raw(raw)
         plain_len = sum(len(product._normalise(t)) for t in raw)
         position = 0
         for r, token in enumerate(raw):
@@ -400,32 +400,6 @@ def role_tokenize(
         assert position == plain_len
         out.extend(tokens)
     return out
-
-
-def _sentence_tokens(raw: list[str]) -> list[str]:
-    """`product._sentence_tokens` from already-found raw tokens (same rules, same order)."""
-    normalised = list(map(product._normalise, raw))
-    plain = [part for parts in normalised for part in parts]
-    extra: list[str] = []
-    for position in [p for p in range(1, len(raw)) if raw[p] in product._SCALE]:
-        token, parts = raw[position - 1], normalised[position - 1]
-        if parts and product._is_figure(parts[0]) and not token.endswith("%"):
-            rounded = product._rounded(parts[0], raw[position])
-            if rounded:
-                extra.append(rounded)
-    figures = [i for i, token in enumerate(plain) if token[0].isdigit()]
-    is_fig = set(figures)
-    for i in figures:
-        prefix = plain[i] + "|"
-        for j in range(
-            max(0, i - product.PAIR_WINDOW), min(len(plain), i + product.PAIR_WINDOW + 1)
-        ):
-            if j in is_fig:
-                if j > i:
-                    extra.append(prefix + plain[j])
-            elif plain[j] != "percent":
-                extra.append(prefix + plain[j])
-    return plain + extra
 
 
 def role_query_weight(cross: float):

@@ -166,7 +166,12 @@ def _is_figure(token: str) -> bool:
 
 
 def _sentence_tokens(sentence: str) -> list[str]:
-    raw = _TOKEN.findall(_periods(sentence))  # no capturing groups: the whole matches
+    return tokens_of_raw(_TOKEN.findall(_periods(sentence)))  # no capturing groups
+
+
+def tokens_of_raw(raw: list[str]) -> list[str]:
+    """A sentence's sparse tokens from its raw matches: words and figures, then rounded values
+    and proximity pairs (labs that rewrite the raw matches reuse the rules from here)."""
     normalised = list(map(_normalise, raw))
     plain = [part for parts in normalised for part in parts]
     extra: list[str] = []
